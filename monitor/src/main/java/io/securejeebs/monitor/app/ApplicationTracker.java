@@ -1,0 +1,26 @@
+package io.securejeebs.monitor.app;
+
+import io.securejeebs.monitor.tcp.StreamSink;
+
+/**
+ * Follows the application protocol of one connection on top of its reassembled streams, to tell how far
+ * the server application has consumed the client's bytes, and what it takes to resume the conversation
+ * on another host. The TCP layer keeps the client bytes from {@link #clientConsumedOffset()} on, so a
+ * restored socket can hand them to the application that takes over.
+ */
+public interface ApplicationTracker {
+    /** Protocol name, as in the config ("line-echo", later "ssh"). */
+    String protocol();
+
+    /** Receives the in-order client-to-server bytes. */
+    StreamSink clientStream();
+
+    /** Receives the in-order server-to-client bytes. */
+    StreamSink serverStream();
+
+    /** Stream offset up to which the server application has consumed client bytes, as the wire proves. */
+    long clientConsumedOffset();
+
+    /** What the taking-over application needs to continue; immutable. */
+    Object resumeState();
+}

@@ -1,0 +1,41 @@
+package io.securejeebs.monitor.tcp;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+
+/** What the capture path saw and skipped. Skipped frames are counted here, never thrown. */
+public final class FrameCounters {
+    public final LongAdder frames = new LongAdder();
+    public final LongAdder bytes = new LongAdder();
+    public final LongAdder tcpSegments = new LongAdder();
+    public final LongAdder notIpv4 = new LongAdder();
+    public final LongAdder notTcp = new LongAdder();
+    public final LongAdder fragments = new LongAdder();
+    public final LongAdder malformed = new LongAdder();
+    public final LongAdder truncatedHeaders = new LongAdder();
+    public final LongAdder truncatedPayloads = new LongAdder();
+    public final LongAdder notWatched = new LongAdder();
+    public final LongAdder withoutConnection = new LongAdder();
+
+    public Map<String, Long> asMap() {
+        Map<String, Long> m = new LinkedHashMap<>();
+        m.put("frames", frames.sum());
+        m.put("bytes", bytes.sum());
+        m.put("tcp-segments", tcpSegments.sum());
+        m.put("skipped-not-ipv4", notIpv4.sum());
+        m.put("skipped-not-tcp", notTcp.sum());
+        m.put("skipped-ip-fragments", fragments.sum());
+        m.put("skipped-malformed", malformed.sum());
+        m.put("skipped-truncated-headers", truncatedHeaders.sum());
+        m.put("truncated-payloads", truncatedPayloads.sum());
+        m.put("not-watched", notWatched.sum());
+        m.put("without-connection", withoutConnection.sum());
+        return m;
+    }
+
+    @Override
+    public String toString() {
+        return asMap().toString();
+    }
+}
