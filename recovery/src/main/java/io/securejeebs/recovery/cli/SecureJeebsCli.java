@@ -1,0 +1,135 @@
+package io.securejeebs.recovery.cli;
+
+import io.securejeebs.monitor.capture.CaptureBenchmark;
+import io.securejeebs.monitor.capture.CaptureException;
+import io.securejeebs.monitor.capture.CaptureSettings;
+import io.securejeebs.monitor.config.ConfigException;
+import io.securejeebs.monitor.tcp.Endpoint;
+import io.securejeebs.monitor.tcp.WatchedServices;
+import io.securejeebs.recovery.ApplianceDaemon;
+import io.securejeebs.recovery.config.ApplianceConfig;
+import io.securejeebs.recovery.echo.LineEchoServer;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * {@code securejeebs} command line. Exit status: 0 success, 1 runtime failure, 2 bad usage or bad config.
+ */
+public final class SecureJeebsCli {
+    static final int OK = 0;
+    static final int FAILED = 1;
+    static final int USAGE = 2;
+
+    private static final String USAGE_TEXT = """
+            usage: securejeebs <command> [options]
+
+              run --config FILE          run the appliance daemon (capture, heartbeat, failover)
+              check-config --config FILE validate a config file and print the settings
+              echo-server --listen IP:PORT
+                                         run the line-echo service (the lab's protected application)
+              capture-bench --interface IF --vip IP --port N --seconds S
+                                         capture and reassemble for S seconds, print counters
+                                         (scripts/bench-capture runs it next to tcpdump)
+              help                       this text
+            """;
+
+    private SecureJeebsCli() {}
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0 || args[0].equals("help") || args[0].equals("--help")) {
+            (args.length == 0 ? err : out).print(USAGE_TEXT);
+            return args.length == 0 ? USAGE : OK;
+        }
+        List<String> rest = Arrays.asList(args).subList(1, args.length);
+        try {
+            return switch (args[0]) {
+                case "run" -> runDaemon(ApplianceConfig.load(configPath(rest)));
+                case "check-config" -> {
+                    ApplianceConfig c = ApplianceConfig.load(configPath(rest));
+                    out.println(c.sourceName() + ": OK");
+                    out.println(c);
+                    yield OK;
+                }
+                case "echo-server" -> {
+                    try (LineEchoServer server = new LineEchoServer(socketAddress(option(rest, "--listen")))) {
+                        server.serveForever();
+                    }
+                    yield OK;
+                }
+                case "capture-bench" -> {
+                    CaptureBenchmark.run(
+                            new CaptureSettings(option(rest, "--interface"), 262_144, 64 << 20, true),
+                            new WatchedServices(List.of(Endpoint.ipv4(java.net.InetAddress.getByName(option(rest, "--vip")).getAddress())),
+                                    List.of(Integer.parseInt(option(rest, "--port")))),
+                            Duration.ofSeconds(Integer.parseInt(option(rest, "--seconds"))), out);
+                    yield OK;
+                }
+                default -> {
+                    err.println("securejeebs: unknown command '" + args[0] + "'");
+                    err.print(USAGE_TEXT);
+                    yield USAGE;
+                }
+            };
+        } catch (ConfigException e) {
+            err.println("securejeebs: bad config: " + e.getMessage());
+            return USAGE;
+        } catch (UsageException | NumberFormatException e) {
+            err.println("securejeebs: " + e.getMessage());
+            err.print(USAGE_TEXT);
+            return USAGE;
+        } catch (IOException | CaptureException e) {
+            err.println("securejeebs: " + e.getMessage());
+            return FAILED;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return FAILED;
+        }
+    }
+
+    private static int runDaemon(ApplianceConfig config) throws IOException, CaptureException, InterruptedException {
+        ApplianceDaemon daemon = new ApplianceDaemon(config);
+        Runtime.getRuntime().addShutdownHook(new Thread(daemon::close, "sj-shutdown"));
+        daemon.start();
+        daemon.awaitStop();
+        return OK;
+    }
+
+    static final class UsageException extends Exception {
+        UsageException(String message) {
+            super(message);
+        }
+    }
+
+    private static Path configPath(List<String> args) throws UsageException {
+        return Path.of(option(args, "--config"));
+    }
+
+    private static String option(List<String> args, String name) throws UsageException {
+        int i = args.indexOf(name);
+        if (i < 0 || i + 1 >= args.size()) {
+            throw new UsageException("missing " + name);
+        }
+        return args.get(i + 1);
+    }
+
+    private static InetSocketAddress socketAddress(String v) throws UsageException {
+        int colon = v.lastIndexOf(':');
+        if (colon < 0) {
+            throw new UsageException("'" + v + "' is not IP:PORT");
+        }
+        try {
+            return new InetSocketAddress(v.substring(0, colon), Integer.parseInt(v.substring(colon + 1)));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("'" + v + "' is not IP:PORT: " + e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,85 @@
+package io.securejeebs.recovery.config;
+
+import io.securejeebs.monitor.app.LineEchoTracker;
+import io.securejeebs.monitor.capture.CaptureSettings;
+import io.securejeebs.monitor.config.ConfigException;
+import io.securejeebs.monitor.config.ConfigFile;
+import io.securejeebs.monitor.config.Ipv4Prefix;
+import io.securejeebs.monitor.tcp.Endpoint;
+import io.securejeebs.monitor.tcp.WatchedServices;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The appliance's settings, read from the file a sysadmin edits ({@code conf/securejeebs.conf} is the
+ * commented sample). Every value is validated at start-up; a bad line stops the daemon with the file,
+ * the line and the reason.
+ */
+public record ApplianceConfig(
+        String sourceName,
+        CaptureSettings capture,
+        Ipv4Prefix vip,
+        List<Integer> servicePorts,
+        String serviceInterface,
+        String protocol,
+        InetSocketAddress heartbeatTarget,
+        Duration heartbeatInterval,
+        int heartbeatMisses,
+        long maxBufferPerConnection,
+        int maxConnections,
+        String guardTable,
+        int garpCount,
+        Path stateDir) {
+
+    public static final Set<String> PROTOCOLS = Set.of(LineEchoTracker.PROTOCOL);
+
+    public static ApplianceConfig load(Path file) throws ConfigException {
+        return from(ConfigFile.load(file));
+    }
+
+    public static ApplianceConfig from(ConfigFile f) throws ConfigException {
+        String iface = f.requiredString("capture.interface");
+        int snaplen = f.integer("capture.snaplen", 262_144, 1514, 262_144);
+        long buffer = f.bytes("capture.buffer", 64L << 20, 1L << 20, 2L << 30);
+        boolean promiscuous = f.bool("capture.promiscuous", true);
+        Ipv4Prefix vip = f.ipv4Prefix("service.vip");
+        List<Integer> ports = f.ports("service.ports", List.of(22));
+        String serviceInterface = f.string("service.interface", iface);
+        String protocol = f.choice("service.protocol", LineEchoTracker.PROTOCOL, PROTOCOLS);
+        InetSocketAddress heartbeat = f.ipv4SocketAddress("primary.heartbeat");
+        Duration interval = f.duration("heartbeat.interval", Duration.ofMillis(100),
+                Duration.ofMillis(10), Duration.ofSeconds(60));
+        int misses = f.integer("heartbeat.misses", 3, 1, 100);
+        long maxBuffer = f.bytes("monitor.max-buffer-per-connection", 4L << 20, 64L << 10, 1L << 30);
+        int maxConnections = f.integer("monitor.max-connections", 100_000, 1, 10_000_000);
+        String guardTable = f.string("failover.guard-table", "securejeebs_guard");
+        if (!guardTable.matches("[a-z][a-z0-9_]{0,31}")) {
+            throw f.error("failover.guard-table", "must be a lower-case nftables table name, got '" + guardTable + "'");
+        }
+        int garp = f.integer("failover.gratuitous-arp-count", 3, 1, 20);
+        Path stateDir = Path.of(f.string("state.dir", "/var/lib/securejeebs"));
+        if (!stateDir.isAbsolute()) {
+            throw f.error("state.dir", "must be an absolute path, got '" + stateDir + "'");
+        }
+        if (vip.address().equals(heartbeat.getAddress())) {
+            throw f.error("primary.heartbeat", "must be the primary's own address, not the VIP: "
+                    + "the VIP moves to this appliance on failover");
+        }
+        CaptureSettings capture;
+        try {
+            capture = new CaptureSettings(iface, snaplen, (int) Math.min(buffer, Integer.MAX_VALUE), promiscuous);
+        } catch (IllegalArgumentException e) {
+            throw f.error("capture.interface", e.getMessage());
+        }
+        f.rejectUnknownKeys();
+        return new ApplianceConfig(f.name(), capture, vip, ports, serviceInterface, protocol, heartbeat,
+                interval, misses, maxBuffer, maxConnections, guardTable, garp, stateDir);
+    }
+
+    public WatchedServices watchedServices() {
+        return new WatchedServices(List.of(Endpoint.ipv4(vip.address().getAddress())), servicePorts);
+    }
+}

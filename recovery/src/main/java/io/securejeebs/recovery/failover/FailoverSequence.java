@@ -1,0 +1,199 @@
+package io.securejeebs.recovery.failover;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.securejeebs.kernel.RestoredSocket;
+import io.securejeebs.monitor.tcp.ConnectionKey;
+import io.securejeebs.monitor.tcp.ConnectionSnapshot;
+import io.securejeebs.monitor.tcp.ConnectionTable;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Takes over from a dead primary (DESIGN §4): guard the tracked connections, take the VIP, announce it,
+ * then restore every recoverable connection through TCP_REPAIR, hand it to the protocol's takeover, and
+ * let its packets through. Each step is timed and logged; the report goes to the state dir.
+ */
+public final class FailoverSequence {
+    private static final Logger log = LoggerFactory.getLogger(FailoverSequence.class);
+    private static final DateTimeFormatter FILE_TIME =
+            DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss-SSS").withZone(ZoneOffset.UTC);
+
+    private final ConnectionTable table;
+    private final NftGuard guard;
+    private final VipTakeover vip;
+    private final ConnectionTakeover takeover;
+    private final int garpCount;
+    private final int parallelism;
+    private final Path stateDir;
+
+    public FailoverSequence(ConnectionTable table, NftGuard guard, VipTakeover vip, ConnectionTakeover takeover,
+                            int garpCount, int parallelism, Path stateDir) {
+        this.table = table;
+        this.guard = guard;
+        this.vip = vip;
+        this.takeover = takeover;
+        this.garpCount = garpCount;
+        this.parallelism = parallelism;
+        this.stateDir = stateDir;
+    }
+
+    public FailoverReport run(String evidence, long lastAliveEpochMillis) {
+        long t0 = System.nanoTime();
+        FailoverReport report = new FailoverReport();
+        report.evidence = evidence;
+        report.lastAliveEpochMillis = lastAliveEpochMillis;
+        report.detectedEpochMillis = System.currentTimeMillis();
+        log.warn("FAILOVER started: {}", evidence);
+
+        List<ConnectionSnapshot> open = table.snapshotOpenConnections();
+        List<ConnectionKey> recoverable = new ArrayList<>();
+        for (ConnectionSnapshot s : open) {
+            if (s.recoverable()) {
+                recoverable.add(s.key());
+            } else {
+                report.connections.add(new FailoverReport.ConnectionOutcome(s.key().toString(), "unrecoverable",
+                        s.unrecoverableReason(), ms(t0), 0, 0, 0, 0, null));
+                report.unrecoverable++;
+                log.warn("{}: unrecoverable: {}", s.key(), s.unrecoverableReason());
+            }
+        }
+        try {
+            step(report, t0, "guard", () -> guard.guard(recoverable),
+                    recoverable.size() + " connection(s) guarded");
+            step(report, t0, "take-vip", vip::addAddress, "VIP added");
+            step(report, t0, "gratuitous-arp", () -> vip.announce(garpCount), garpCount + " sent");
+        } catch (IOException e) {
+            log.error("FAILOVER aborted: {}", e.getMessage());
+            report.steps.add(new FailoverReport.Step("aborted", ms(t0), 0, e.getMessage()));
+            finish(report, t0);
+            return report;
+        }
+
+        double restoreStart = ms(t0);
+        ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, Math.min(parallelism, recoverable.size())),
+                r -> new Thread(r, "sj-restore"));
+        try {
+            List<Future<?>> done = new ArrayList<>();
+            for (ConnectionKey key : recoverable) {
+                done.add(pool.submit(() -> recover(key, report, t0)));
+            }
+            for (Future<?> f : done) {
+                try {
+                    f.get();
+                } catch (Exception e) {
+                    log.error("restore task failed", e);
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        report.steps.add(new FailoverReport.Step("restore-connections", restoreStart, ms(t0) - restoreStart,
+                report.recovered + " recovered, " + report.failed + " failed"));
+        finish(report, t0);
+        return report;
+    }
+
+    private void recover(ConnectionKey key, FailoverReport report, long t0) {
+        ConnectionSnapshot s = table.snapshot(key); // fresh: bytes captured since the guard went up count too
+        if (s == null || !s.recoverable()) {
+            String reason = s == null ? "no longer tracked" : s.unrecoverableReason();
+            synchronized (report) {
+                report.unrecoverable++;
+            }
+            report.connections.add(new FailoverReport.ConnectionOutcome(key.toString(), "unrecoverable", reason,
+                    ms(t0), 0, 0, 0, 0, null));
+            log.warn("{}: unrecoverable: {}", key, reason);
+            return;
+        }
+        long r0 = System.nanoTime();
+        String exit = s.clientBytesAwaitingAck() > 0 ? "window-probe" : "no-window-probe";
+        try {
+            RestoredSocket socket = ConnectionRestorer.restore(s, System.currentTimeMillis() * 1000);
+            double restoreMillis = (System.nanoTime() - r0) / 1e6;
+            try {
+                takeover.resume(s, socket);
+            } catch (IOException | RuntimeException e) {
+                socket.close();
+                throw e;
+            }
+            guard.release(key);
+            synchronized (report) {
+                report.recovered++;
+            }
+            report.connections.add(new FailoverReport.ConnectionOutcome(key.toString(), "recovered", null, ms(t0),
+                    restoreMillis, s.serverUnacked().length, s.clientUnconsumed().length,
+                    s.clientBytesAwaitingAck(), exit));
+            log.info("{}: recovered at +{} ms (restore {} ms; send queue {} B unacked by the client; receive queue {} B, "
+                            + "{} B of it never acknowledged by the primary; {})",
+                    key, fmt(ms(t0)), fmt(restoreMillis), s.serverUnacked().length, s.clientUnconsumed().length,
+                    s.clientBytesAwaitingAck(), exit);
+        } catch (IOException | RuntimeException e) {
+            synchronized (report) {
+                report.failed++;
+            }
+            report.connections.add(new FailoverReport.ConnectionOutcome(key.toString(), "failed", e.getMessage(),
+                    ms(t0), (System.nanoTime() - r0) / 1e6, 0, 0, 0, exit));
+            log.error("{}: restore failed: {}", key, e.getMessage());
+            releaseAfterFailure(key);
+        }
+    }
+
+    /** A connection that could not be restored leaves the guard: its client gets a prompt RST, not a hang. */
+    private void releaseAfterFailure(ConnectionKey key) {
+        try {
+            guard.release(key);
+        } catch (IOException e) {
+            log.error("{}: could not release it from the guard: {}", key, e.getMessage());
+        }
+    }
+
+    private interface Action {
+        void run() throws IOException;
+    }
+
+    private static void step(FailoverReport report, long t0, String name, Action action, String detail) throws IOException {
+        double start = ms(t0);
+        action.run();
+        double took = ms(t0) - start;
+        report.steps.add(new FailoverReport.Step(name, start, took, detail));
+        log.info("failover step {} done at +{} ms (took {} ms): {}", name, fmt(start + took), fmt(took), detail);
+    }
+
+    private void finish(FailoverReport report, long t0) {
+        report.totalMillis = ms(t0);
+        log.warn("FAILOVER finished in {} ms: {} recovered, {} unrecoverable, {} failed",
+                fmt(report.totalMillis), report.recovered, report.unrecoverable, report.failed);
+        try {
+            Files.createDirectories(stateDir);
+            ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+            Path file = stateDir.resolve("failover-" + FILE_TIME.format(Instant.ofEpochMilli(report.detectedEpochMillis)) + ".json");
+            json.writeValue(file.toFile(), report);
+            Path last = stateDir.resolve("last-failover.json");
+            Files.copy(file, last, StandardCopyOption.REPLACE_EXISTING);
+            log.info("failover report written to {}", file);
+        } catch (IOException e) {
+            log.error("could not write the failover report to {}: {}", stateDir, e.getMessage());
+        }
+    }
+
+    private static double ms(long t0) {
+        return (System.nanoTime() - t0) / 1e6;
+    }
+
+    private static String fmt(double millis) {
+        return String.format("%.1f", millis);
+    }
+}

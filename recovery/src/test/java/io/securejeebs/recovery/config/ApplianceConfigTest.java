@@ -1,0 +1,79 @@
+package io.securejeebs.recovery.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.securejeebs.monitor.config.ConfigException;
+import io.securejeebs.monitor.config.ConfigFile;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class ApplianceConfigTest {
+    private static final String MINIMAL = """
+            capture.interface = eth0
+            service.vip = 10.213.0.100/24
+            primary.heartbeat = 10.213.0.2:22
+            """;
+
+    @Test
+    void theShippedSampleConfigIsValid() throws Exception {
+        Path sample = Path.of(System.getProperty("user.dir")).resolveSibling("conf").resolve("securejeebs.conf");
+        ApplianceConfig c = ApplianceConfig.load(sample);
+        assertEquals("eth0", c.capture().interfaceName());
+        assertEquals(List.of(7000), c.servicePorts());
+        assertEquals(Duration.ofMillis(100), c.heartbeatInterval());
+        assertEquals(3, c.heartbeatMisses());
+    }
+
+    @Test
+    void defaultsAreTheDocumentedOnes() throws Exception {
+        ApplianceConfig c = ApplianceConfig.from(ConfigFile.parse("min.conf", MINIMAL));
+        assertEquals(List.of(22), c.servicePorts());
+        assertEquals(Duration.ofMillis(100), c.heartbeatInterval());
+        assertEquals(3, c.heartbeatMisses());
+        assertEquals(4L << 20, c.maxBufferPerConnection());
+        assertEquals(262_144, c.capture().snaplen());
+        assertTrue(c.capture().promiscuous());
+        assertEquals("eth0", c.serviceInterface());
+        assertEquals(Path.of("/var/lib/securejeebs"), c.stateDir());
+    }
+
+    private static ConfigException bad(String text) {
+        return assertThrows(ConfigException.class, () -> ApplianceConfig.from(ConfigFile.parse("bad.conf", text)));
+    }
+
+    @Test
+    void aBadLineStopsStartUpWithFileLineAndReason() {
+        ConfigException e = bad(MINIMAL + "heartbeat.misses = three\n");
+        assertEquals("bad.conf:4: 'heartbeat.misses': 'three' is not a whole number", e.getMessage());
+
+        e = bad(MINIMAL + "# fine\nservice.protocol = smtp\n");
+        assertEquals(5, e.line());
+        assertTrue(e.reason().contains("'smtp' is not one of"), e.getMessage());
+
+        e = bad(MINIMAL + "heartbeat.interval = 5ms\n");
+        assertTrue(e.getMessage().startsWith("bad.conf:4: 'heartbeat.interval': must be between 10 ms"), e.getMessage());
+
+        e = bad(MINIMAL + "capture.snaplen = 96\n");
+        assertEquals(4, e.line());
+
+        e = bad(MINIMAL + "state.dir = relative/dir\n");
+        assertTrue(e.getMessage().contains("absolute path"), e.getMessage());
+
+        e = bad(MINIMAL + "failover.guard-table = Bad Name\n");
+        assertEquals(4, e.line());
+
+        e = bad(MINIMAL + "hearbeat.misses = 3\n");
+        assertEquals("bad.conf:4: unknown setting 'hearbeat.misses' (did you mean 'heartbeat.misses'?)", e.getMessage());
+
+        e = bad("capture.interface = eth0\nservice.vip = 10.213.0.100/24\nprimary.heartbeat = 10.213.0.100:22\n");
+        assertEquals(3, e.line());
+        assertTrue(e.reason().contains("not the VIP"), e.getMessage());
+
+        e = bad("service.vip = 10.213.0.100/24\nprimary.heartbeat = 10.213.0.2:22\n");
+        assertEquals("bad.conf: missing required setting 'capture.interface'", e.getMessage());
+    }
+}
