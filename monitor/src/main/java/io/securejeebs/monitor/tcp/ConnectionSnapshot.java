@@ -11,9 +11,7 @@ package io.securejeebs.monitor.tcp;
  * @param serverAckSeq the server's latest acknowledgement: client bytes past it still wait for an ACK
  * @param clientWindow the client's receive window in bytes (scaled)
  * @param serverWindow the server's receive window in bytes (scaled)
- * @param serverTsVal the latest TSval the server sent, or 0 without timestamps
- * @param serverTsValMicros capture time of that TSval, microseconds since the epoch
- * @param clientTsVal the latest TSval the client sent
+ * @param timestamps the latest TCP timestamp option values each way (zeros without timestamps)
  * @param resume the application tracker's resume state
  * @param unrecoverableReason null if the connection can be restored from this snapshot
  */
@@ -30,9 +28,7 @@ public record ConnectionSnapshot(
         int serverAckSeq,
         int clientWindow,
         int serverWindow,
-        int serverTsVal,
-        long serverTsValMicros,
-        int clientTsVal,
+        TimestampClocks timestamps,
         long clientBytes,
         long serverBytes,
         Object resume,

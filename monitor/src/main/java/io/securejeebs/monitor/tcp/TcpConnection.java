@@ -28,7 +28,9 @@ public final class TcpConnection {
     private int clientWindowRaw;
     private int serverWindowRaw;
     private int clientTsVal;
+    private int clientTsEcr;
     private int serverTsVal;
+    private int serverTsEcr;
     private long serverTsValMicros;
     private boolean clientFin;
     private boolean serverFin;
@@ -119,6 +121,7 @@ public final class TcpConnection {
             }
             if (s.hasTimestamp) {
                 clientTsVal = s.tsVal;
+                clientTsEcr = s.tsEcr;
             }
             afterSegment();
         } catch (TrackingException e) {
@@ -162,6 +165,7 @@ public final class TcpConnection {
             }
             if (s.hasTimestamp) {
                 serverTsVal = s.tsVal;
+                serverTsEcr = s.tsEcr;
                 serverTsValMicros = s.timestampMicros;
             }
             afterSegment();
@@ -237,7 +241,8 @@ public final class TcpConnection {
         long serverBytes = serverToClient == null ? 0 : serverToClient.nextOffset();
         if (reason != null) {
             return new ConnectionSnapshot(key, app.protocol(), openedMicros, lastSeenMicros, options,
-                    0, null, 0, null, 0, 0, 0, 0, 0, 0, clientBytes, serverBytes, null, reason);
+                    0, null, 0, null, 0, 0, 0, new TimestampClocks(clientTsVal, clientTsEcr, serverTsVal, serverTsEcr,
+                    serverTsValMicros), clientBytes, serverBytes, null, reason);
         }
         long unacked = serverToClient.ackedOffset();
         long consumed = Math.max(app.clientConsumedOffset(), clientToServer.retainedFrom());
@@ -248,7 +253,7 @@ public final class TcpConnection {
                 clientToServer.seqOf(consumed), clientToServer.copyFrom(consumed),
                 clientToServer.seqOf(clientToServer.ackedOffset()),
                 clientWindowRaw << clientScale, serverWindowRaw << serverScale,
-                serverTsVal, serverTsValMicros, clientTsVal,
+                new TimestampClocks(clientTsVal, clientTsEcr, serverTsVal, serverTsEcr, serverTsValMicros),
                 clientBytes, serverBytes, app.resumeState(), null);
     }
 }

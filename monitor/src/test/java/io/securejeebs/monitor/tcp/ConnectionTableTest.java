@@ -76,8 +76,11 @@ class ConnectionTableTest {
         assertEquals(cNext, s.serverAckSeq(), "the server acknowledged everything");
         assertEquals(0, s.clientBytesAwaitingAck());
         assertEquals(300 << 7, s.clientWindow());
-        assertEquals(5002, s.serverTsVal());
-        assertEquals(1003, s.clientTsVal());
+        assertEquals(5002, s.timestamps().serverTsVal());
+        assertEquals(1002, s.timestamps().serverTsEcr());
+        assertEquals(1003, s.timestamps().clientTsVal());
+        assertEquals(5002, s.timestamps().clientTsEcr());
+        assertEquals(5002 + 250, s.timestamps().serverTsValAt(s.timestamps().serverTsValMicros() + 250_400));
         assertEquals(new LineEchoTracker.Resume(2, 2), s.resume());
     }
 

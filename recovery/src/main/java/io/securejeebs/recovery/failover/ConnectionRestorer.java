@@ -20,7 +20,6 @@ public final class ConnectionRestorer {
      */
     public static TcpState tcpState(ConnectionSnapshot s, long nowMicros) {
         NegotiatedOptions o = s.options();
-        int elapsedMillis = (int) Math.max(0, (nowMicros - s.serverTsValMicros()) / 1000);
         return new TcpState(
                 s.key().server().toSocketAddress(),
                 s.key().client().toSocketAddress(),
@@ -28,7 +27,7 @@ public final class ConnectionRestorer {
                 s.clientUnconsumedSeq(), s.clientUnconsumed(),
                 new TcpOptions(o.clientMss(), o.sackPermitted(), o.windowScaling(),
                         o.clientWindowScale(), o.serverWindowScale(), o.timestamps()),
-                o.timestamps() ? s.serverTsVal() + elapsedMillis : 0,
+                o.timestamps() ? s.timestamps().serverTsValAt(nowMicros) : 0,
                 s.clientWindow(),
                 Math.max(s.serverWindow(), o.clientMss()));
     }

@@ -8,6 +8,7 @@ import io.securejeebs.monitor.tcp.ConnectionKey;
 import io.securejeebs.monitor.tcp.ConnectionSnapshot;
 import io.securejeebs.monitor.tcp.Endpoint;
 import io.securejeebs.monitor.tcp.NegotiatedOptions;
+import io.securejeebs.monitor.tcp.TimestampClocks;
 import org.junit.jupiter.api.Test;
 
 class ConnectionRestorerTest {
@@ -23,7 +24,7 @@ class ConnectionRestorerTest {
                 new ConnectionKey(new Endpoint(CLIENT, 40000), new Endpoint(VIP, 7000)), "line-echo",
                 0, 0, new NegotiatedOptions(1448, true, true, 7, 9, true),
                 0xFFFF_FFFE, unacked, 0x10, unconsumed, 0x11, 300 << 7, 500 << 9,
-                123_456, tsMicros, 99, 0, 0, null, null);
+                new TimestampClocks(99, 123_000, 123_456, 98, tsMicros), 0, 0, null, null);
 
         TcpState t = ConnectionRestorer.tcpState(s, tsMicros + 250_000); // 250 ms later
         assertEquals("10.213.0.100", t.local().getAddress().getHostAddress());
