@@ -1,5 +1,6 @@
 package io.securejeebs.kernel;
 
+import java.io.EOFException;
 import java.io.IOException;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
@@ -14,12 +15,31 @@ interface Endpoint extends AutoCloseable {
 
     SocketAddress remoteAddress() throws IOException;
 
-    void write(byte[] data) throws Exception;
+    /** Writes all of {@code b}. */
+    void writeFully(ByteBuffer b) throws Exception;
 
-    byte[] read(int n) throws Exception;
+    /** Fills {@code b}, or throws EOFException if the peer closes first. */
+    void readFully(ByteBuffer b) throws Exception;
+
+    default void write(byte[] data) throws Exception {
+        writeFully(ByteBuffer.wrap(data));
+    }
+
+    default byte[] read(int n) throws Exception {
+        ByteBuffer b = ByteBuffer.allocate(n);
+        readFully(b);
+        return b.array();
+    }
 
     /** True if the peer closed in an orderly way (read returns -1). */
-    boolean readsEof() throws Exception;
+    default boolean readsEof() throws Exception {
+        try {
+            readFully(ByteBuffer.allocate(1));
+            return false;
+        } catch (EOFException e) {
+            return true;
+        }
+    }
 
     @Override
     void close() throws IOException;
@@ -37,25 +57,13 @@ interface Endpoint extends AutoCloseable {
             }
 
             @Override
-            public void write(byte[] data) throws IOException {
-                Lo.writeFully(ch, ByteBuffer.wrap(data));
+            public void writeFully(ByteBuffer b) throws IOException {
+                Lo.writeFully(ch, b);
             }
 
             @Override
-            public byte[] read(int n) throws IOException {
-                ByteBuffer b = ByteBuffer.allocate(n);
+            public void readFully(ByteBuffer b) throws IOException {
                 Lo.readFully(ch, b);
-                return b.array();
-            }
-
-            @Override
-            public boolean readsEof() throws IOException {
-                try {
-                    Lo.readFully(ch, ByteBuffer.allocate(1));
-                    return false;
-                } catch (java.io.EOFException e) {
-                    return true;
-                }
             }
 
             @Override
@@ -83,25 +91,13 @@ interface Endpoint extends AutoCloseable {
             }
 
             @Override
-            public void write(byte[] data) throws Exception {
-                Lo.writeFully(ch, ByteBuffer.wrap(data));
+            public void writeFully(ByteBuffer b) throws Exception {
+                Lo.writeFully(ch, b);
             }
 
             @Override
-            public byte[] read(int n) throws Exception {
-                ByteBuffer b = ByteBuffer.allocate(n);
+            public void readFully(ByteBuffer b) throws Exception {
                 Lo.readFully(ch, b);
-                return b.array();
-            }
-
-            @Override
-            public boolean readsEof() throws Exception {
-                try {
-                    Lo.readFully(ch, ByteBuffer.allocate(1));
-                    return false;
-                } catch (java.io.EOFException e) {
-                    return true;
-                }
             }
 
             @Override
