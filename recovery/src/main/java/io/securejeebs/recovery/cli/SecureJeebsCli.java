@@ -3,7 +3,7 @@ package io.securejeebs.recovery.cli;
 import io.securejeebs.monitor.capture.CaptureBenchmark;
 import io.securejeebs.monitor.capture.CaptureException;
 import io.securejeebs.monitor.capture.CaptureSettings;
-import io.securejeebs.monitor.config.ConfigException;
+import io.securejeebs.config.ConfigException;
 import io.securejeebs.monitor.tcp.Endpoint;
 import io.securejeebs.monitor.tcp.WatchedServices;
 import io.securejeebs.recovery.ApplianceDaemon;

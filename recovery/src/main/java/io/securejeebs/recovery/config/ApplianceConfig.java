@@ -2,9 +2,9 @@ package io.securejeebs.recovery.config;
 
 import io.securejeebs.monitor.app.LineEchoTracker;
 import io.securejeebs.monitor.capture.CaptureSettings;
-import io.securejeebs.monitor.config.ConfigException;
-import io.securejeebs.monitor.config.ConfigFile;
-import io.securejeebs.monitor.config.Ipv4Prefix;
+import io.securejeebs.config.ConfigException;
+import io.securejeebs.config.ConfigFile;
+import io.securejeebs.config.Ipv4Prefix;
 import io.securejeebs.monitor.tcp.Endpoint;
 import io.securejeebs.monitor.tcp.WatchedServices;
 import java.net.InetSocketAddress;

@@ -1,6 +1,6 @@
 package io.securejeebs.recovery.failover;
 
-import io.securejeebs.monitor.config.Ipv4Prefix;
+import io.securejeebs.config.Ipv4Prefix;
 import java.io.IOException;
 import java.net.Inet4Address;
 import java.net.NetworkInterface;

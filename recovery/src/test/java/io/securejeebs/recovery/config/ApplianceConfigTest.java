@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.securejeebs.monitor.config.ConfigException;
-import io.securejeebs.monitor.config.ConfigFile;
+import io.securejeebs.config.ConfigException;
+import io.securejeebs.config.ConfigFile;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;

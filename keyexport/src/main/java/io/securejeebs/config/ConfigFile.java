@@ -1,4 +1,4 @@
-package io.securejeebs.monitor.config;
+package io.securejeebs.config;
 
 import java.io.IOException;
 import java.net.InetAddress;

@@ -1,4 +1,4 @@
-package io.securejeebs.monitor.config;
+package io.securejeebs.config;
 
 import java.net.InetAddress;
 

@@ -1,4 +1,4 @@
-package io.securejeebs.monitor.config;
+package io.securejeebs.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

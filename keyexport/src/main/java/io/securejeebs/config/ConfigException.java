@@ -1,4 +1,4 @@
-package io.securejeebs.monitor.config;
+package io.securejeebs.config;
 
 /** A config file is wrong. The message names the file, the line (when there is one) and the reason. */
 public final class ConfigException extends Exception {
