@@ -1,0 +1,183 @@
+package io.securejeebs.monitor.ssh;
+
+import io.securejeebs.keyexport.kex.SessionKeys.DirectionKeys;
+import java.util.Arrays;
+import org.apache.sshd.common.cipher.BuiltinCiphers;
+import org.apache.sshd.common.cipher.Cipher;
+import org.apache.sshd.common.mac.BuiltinMacs;
+import org.apache.sshd.common.mac.Mac;
+
+/**
+ * Decodes one direction of an SSH binary packet stream (RFC 4253 §6) after NEWKEYS, as the receiving
+ * peer does: bytes are fed as they are captured, in order, and every whole packet comes out as its
+ * plaintext payload with its sequence number. Every MAC or AEAD tag is verified; a failure is an
+ * exception, never a silently accepted packet. The cipher and MAC implementations are MINA SSHD's, so
+ * the cipher position (CTR block counter, GCM invocation counter, chacha20 nonce = sequence number)
+ * advances exactly as in the server.
+ */
+public final class SshPacketDecoder {
+    /** Receives each decoded packet. The payload array is only valid during the call. */
+    @FunctionalInterface
+    public interface PacketSink {
+        void onPacket(long sequence, byte[] payload, int offset, int length) throws PacketDecodingException;
+    }
+
+    /** RFC 4253 §6.1 asks for 35000; OpenSSH accepts up to 256 KiB. */
+    private static final int MAX_PACKET_LENGTH = 256 * 1024;
+
+    private final Cipher cipher;
+    private final Mac mac;
+    private final boolean aead;
+    private final boolean etm;
+    private final int blockSize;
+    private final int tagSize;
+    private final int macSize;
+    private final byte[] macResult;
+    private long sequence;
+    private long packets;
+
+    private byte[] buffer = new byte[0];
+    private int buffered;
+    /** -1 until the current packet's length is known. */
+    private int packetLength = -1;
+
+    /**
+     * @param initialSequence the sequence number of the first packet after NEWKEYS (0 with strict KEX)
+     */
+    public SshPacketDecoder(DirectionKeys keys, long initialSequence) throws PacketDecodingException {
+        try {
+            cipher = BuiltinCiphers.fromFactoryName(keys.cipher()).create();
+            byte[] iv = keys.iv().clone();
+            if (cipher.getAlgorithm().startsWith("ChaCha")) {
+                // chacha20-poly1305@openssh.com is keyed per packet by the sequence number
+                for (int i = 0; i < 8; i++) {
+                    iv[i] = (byte) (initialSequence >>> (56 - 8 * i));
+                }
+            }
+            cipher.init(Cipher.Mode.Decrypt, keys.key(), iv);
+            tagSize = cipher.getAuthenticationTagSize();
+            aead = tagSize > 0;
+            blockSize = cipher.getCipherBlockSize();
+            if (aead) {
+                mac = null;
+            } else {
+                mac = BuiltinMacs.fromFactoryName(keys.mac()).create();
+                mac.init(keys.macKey());
+            }
+            etm = mac != null && mac.isEncryptThenMac();
+            macSize = mac == null ? 0 : mac.getBlockSize();
+            macResult = new byte[macSize];
+        } catch (Exception e) {
+            throw new PacketDecodingException("cannot set up " + keys + ": " + e.getMessage(), e);
+        }
+        this.sequence = initialSequence & 0xffffffffL;
+    }
+
+    /** Sequence number the next packet will carry. */
+    public long nextSequence() {
+        return sequence;
+    }
+
+    public long packetsDecoded() {
+        return packets;
+    }
+
+    /** Bytes of an incomplete packet held back until more arrive. */
+    public int bytesBuffered() {
+        return buffered;
+    }
+
+    public void feed(byte[] data, int offset, int length, PacketSink sink) throws PacketDecodingException {
+        append(data, offset, length);
+        int start = 0;
+        try {
+            while (true) {
+                int available = buffered - start;
+                if (packetLength < 0) {
+                    int needed = (aead || etm) ? 4 : blockSize;
+                    if (available < needed) {
+                        break;
+                    }
+                    if (aead) {
+                        cipher.updateAAD(buffer, start, 4); // the length is additional data (GCM) or encrypted with K_1 (chacha)
+                    } else if (!etm) {
+                        cipher.update(buffer, start, blockSize); // decrypt the first block to learn the length
+                    }
+                    packetLength = readInt(buffer, start);
+                    checkLength();
+                }
+                int total = 4 + packetLength + macSize + tagSize;
+                if (available < total) {
+                    break;
+                }
+                if (aead) {
+                    cipher.update(buffer, start + 4, packetLength); // verifies the tag that follows
+                } else if (etm) {
+                    verifyMac(start, 4 + packetLength);
+                    cipher.update(buffer, start + 4, packetLength);
+                } else {
+                    cipher.update(buffer, start + blockSize, 4 + packetLength - blockSize);
+                    verifyMac(start, 4 + packetLength);
+                }
+                int padding = buffer[start + 4] & 0xff;
+                int payloadLength = packetLength - 1 - padding;
+                if (padding < 4 || payloadLength < 1) {
+                    throw new PacketDecodingException("packet " + sequence + ": padding " + padding
+                            + " does not fit packet length " + packetLength);
+                }
+                long seq = sequence;
+                sequence = (sequence + 1) & 0xffffffffL;
+                packets++;
+                packetLength = -1;
+                start += total;
+                sink.onPacket(seq, buffer, start - total + 5, payloadLength);
+            }
+        } catch (PacketDecodingException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new PacketDecodingException("packet " + sequence + ": " + e.getMessage(), e);
+        }
+        compact(start);
+    }
+
+    private void checkLength() throws PacketDecodingException {
+        boolean bad = packetLength < 5 || packetLength > MAX_PACKET_LENGTH
+                || ((packetLength + ((aead || etm) ? 0 : 4)) % blockSize) != 0;
+        if (bad) {
+            throw new PacketDecodingException("packet " + sequence + ": invalid packet length " + packetLength
+                    + " (wrong keys, or a stream that is not where it should be)");
+        }
+    }
+
+    private void verifyMac(int start, int length) throws Exception {
+        mac.updateUInt(sequence);
+        mac.update(buffer, start, length);
+        mac.doFinal(macResult, 0);
+        if (!Mac.equals(macResult, 0, buffer, start + length, macSize)) {
+            throw new PacketDecodingException("packet " + sequence + ": MAC does not verify");
+        }
+    }
+
+    private void append(byte[] data, int offset, int length) {
+        if (buffered + length > buffer.length) {
+            buffer = Arrays.copyOf(buffer, Math.max(buffered + length, Math.min(2 * buffer.length + 64, MAX_PACKET_LENGTH + 1024)));
+        }
+        System.arraycopy(data, offset, buffer, buffered, length);
+        buffered += length;
+    }
+
+    /** Keeps the unconsumed tail; an idle decoder holds no buffer. */
+    private void compact(int consumed) {
+        int rest = buffered - consumed;
+        if (rest == 0) {
+            buffer = new byte[0];
+        } else if (consumed > 0) {
+            System.arraycopy(buffer, consumed, buffer, 0, rest);
+        }
+        buffered = rest;
+    }
+
+    private static int readInt(byte[] b, int i) {
+        return ((b[i] & 0xff) << 24) | ((b[i + 1] & 0xff) << 16) | ((b[i + 2] & 0xff) << 8) | (b[i + 3] & 0xff);
+    }
+}
