@@ -3,6 +3,8 @@ package io.securejeebs.keyexport;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.util.regex.Pattern;
 
 /**
  * One text form for addresses and endpoints, shared by everything that writes or looks them up: the
@@ -10,6 +12,9 @@ import java.net.InetSocketAddress;
  * (lowercase, no leading zeros, the longest run of two or more zero groups as {@code ::}, no scope id).
  */
 public final class Endpoints {
+    private static final Pattern IPV4 = Pattern.compile("\\d{1,3}(\\.\\d{1,3}){3}");
+    private static final Pattern IPV6 = Pattern.compile("[0-9a-f:]*:[0-9a-f:]*");
+
     private Endpoints() {
     }
 
@@ -53,6 +58,38 @@ public final class Endpoints {
             text.append(Integer.toHexString(groups[i]));
         }
         return text.toString();
+    }
+
+    /**
+     * Reads back what {@link #addressText} writes, and nothing else: no host names (so never a DNS
+     * lookup), no non-canonical spellings.
+     *
+     * @throws IllegalArgumentException naming the text when it is not a canonical address
+     */
+    public static InetAddress parseAddressText(String text) {
+        InetAddress address = null;
+        try {
+            if (IPV4.matcher(text).matches()) {
+                String[] parts = text.split("\\.");
+                byte[] raw = new byte[4];
+                for (int i = 0; i < 4; i++) {
+                    int octet = Integer.parseInt(parts[i]);
+                    if (octet > 255) {
+                        throw new IllegalArgumentException("'" + text + "' is not an IP address");
+                    }
+                    raw[i] = (byte) octet;
+                }
+                address = InetAddress.getByAddress(raw);
+            } else if (IPV6.matcher(text).matches()) {
+                address = InetAddress.getByName(text); // a literal with ':' is parsed, never looked up
+            }
+        } catch (UnknownHostException e) {
+            throw new IllegalArgumentException("'" + text + "' is not an IP address");
+        }
+        if (address == null || !addressText(address).equals(text)) {
+            throw new IllegalArgumentException("'" + text + "' is not an IP address in canonical form");
+        }
+        return address;
     }
 
     /** {@code 10.213.0.10:40022} or {@code [2001:db8::10]:40022}. */

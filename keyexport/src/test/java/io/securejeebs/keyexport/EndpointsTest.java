@@ -29,6 +29,18 @@ class EndpointsTest {
     }
 
     @Test
+    void parsingAcceptsExactlyTheCanonicalText() throws Exception {
+        for (String text : new String[] {"10.213.0.10", "0.0.0.0", "255.255.255.255", "2001:db8::10", "::1", "::"}) {
+            assertEquals(text, Endpoints.addressText(Endpoints.parseAddressText(text)));
+        }
+        for (String bad : new String[] {"010.213.0.10", "10.213.0", "256.1.1.1", "2001:DB8::10", "2001:db8:0:0:0:0:0:10",
+                "::ffff:10.0.0.1", "localhost", "db.example", "", "1.2.3.4 ", "fe80::1%1"}) {
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> Endpoints.parseAddressText(bad), bad);
+        }
+    }
+
+    @Test
     void endpointsAndConnections() throws Exception {
         assertEquals("10.213.0.10:40022->[2001:db8::1]:22", Endpoints.connection(
                 SampleRecords.endpoint("10.213.0.10", 40022), SampleRecords.endpoint("2001:db8::1", 22)));
