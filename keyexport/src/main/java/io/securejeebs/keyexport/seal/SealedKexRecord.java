@@ -37,12 +37,27 @@ public final class SealedKexRecord {
     private final byte[] signature;
     private final byte[] digest;
 
+    /**
+     * @throws IllegalArgumentException if a field has a size format version 1 does not allow
+     */
     public SealedKexRecord(RecordBinding binding, byte[] enc, byte[] ciphertext, byte[] signature, byte[] digest) {
+        requireLength("enc", enc, ENC_LENGTH);
+        requireLength("signature", signature, SIGNATURE_LENGTH);
+        requireLength("digest", digest, DIGEST_LENGTH);
+        if (ciphertext.length < GCM_TAG_LENGTH) {
+            throw new IllegalArgumentException("ciphertext is " + ciphertext.length + " bytes, shorter than the GCM tag");
+        }
         this.binding = Objects.requireNonNull(binding, "binding");
         this.enc = enc.clone();
         this.ciphertext = ciphertext.clone();
         this.signature = signature.clone();
         this.digest = digest.clone();
+    }
+
+    private static void requireLength(String field, byte[] value, int length) {
+        if (value.length != length) {
+            throw new IllegalArgumentException(field + " is " + value.length + " bytes, must be " + length);
+        }
     }
 
     public RecordBinding binding() {

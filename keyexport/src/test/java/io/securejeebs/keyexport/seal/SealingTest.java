@@ -16,6 +16,7 @@ import io.securejeebs.keyexport.seal.RecordRejectedException.Reason;
 import java.net.InetSocketAddress;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.EnumMap;
 import java.util.HexFormat;
@@ -126,8 +127,8 @@ class SealingTest {
     void everySealingIsFresh() throws Exception {
         SealedKexRecord a = sealed();
         SealedKexRecord b = sealed();
-        assertFalse(java.util.Arrays.equals(a.enc(), b.enc()), "a new HPKE ephemeral key each time");
-        assertFalse(java.util.Arrays.equals(a.ciphertext(), b.ciphertext()));
+        assertFalse(Arrays.equals(a.enc(), b.enc()), "a new HPKE ephemeral key each time");
+        assertFalse(Arrays.equals(a.ciphertext(), b.ciphertext()));
         assertSameRecord(record, opener.open(b, expected));
     }
 
@@ -300,10 +301,10 @@ class SealingTest {
         v2[0] = 2;
         assertEquals("MALFORMED: sealed KEX record: unsupported format version 2 (this build reads version 1)",
                 rejected(Reason.MALFORMED, () -> opener.open(v2, expected)).getMessage());
-        byte[] longer = java.util.Arrays.copyOf(blob, blob.length + 1);
+        byte[] longer = Arrays.copyOf(blob, blob.length + 1);
         assertEquals("MALFORMED: sealed KEX record: 1 trailing byte(s) after the end at offset " + blob.length,
                 rejected(Reason.MALFORMED, () -> opener.open(longer, expected)).getMessage());
-        byte[] shorter = java.util.Arrays.copyOf(blob, blob.length - 1);
+        byte[] shorter = Arrays.copyOf(blob, blob.length - 1);
         assertTrue(rejected(Reason.MALFORMED, () -> opener.open(shorter, expected)).getMessage()
                 .contains("digest at offset"));
     }
@@ -340,7 +341,7 @@ class SealingTest {
         for (byte[] secret : List.of(record.sharedSecret(), record.exchangeHash(), record.sessionId(),
                 applianceKey.getEncoded(), exportKey.getEncoded())) {
             secrets.add(HexFormat.of().formatHex(secret, 0, 8));
-            secrets.add(Base64.getEncoder().encodeToString(java.util.Arrays.copyOf(secret, 9)));
+            secrets.add(Base64.getEncoder().encodeToString(Arrays.copyOf(secret, 9)));
         }
         for (String m : messages) {
             assertTrue(m.contains("10.213.0.10:40022->10.213.0.100:22 #"), m);

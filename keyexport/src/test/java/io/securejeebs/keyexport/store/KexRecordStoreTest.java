@@ -32,9 +32,15 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
 import org.bouncycastle.crypto.params.Ed25519PrivateKeyParameters;
 import org.bouncycastle.crypto.params.X25519PrivateKeyParameters;
 import org.junit.jupiter.api.Test;
@@ -138,6 +144,36 @@ class KexRecordStoreTest {
             assertEquals(1, rows.size());
             assertSameRecord(record, opener.open(rows.get(0).decodeSealed(),
                     ExpectedBinding.of(SampleRecords.PRIMARY_ID, client, server, 0)));
+        }
+    }
+
+    @Test
+    void manySessionsExportAtOnceThroughASmallPool(Database db) throws Exception {
+        // MINA runs key exchanges on many threads: 32 concurrent exports through 4 pooled connections.
+        List<InetSocketAddress> clients = Stream.generate(KexRecordStoreTest::freshClient).limit(32).toList();
+        try (KexRecordStore store = new KexRecordStore(db.primary(Duration.ofSeconds(10)), sealer)) {
+            ExecutorService threads = Executors.newFixedThreadPool(16);
+            try {
+                List<Future<?>> exports = new ArrayList<>();
+                for (InetSocketAddress client : clients) {
+                    exports.add(threads.submit(() -> {
+                        store.export(recordOn(client, client.getPort(), 0));
+                        return null;
+                    }));
+                }
+                for (Future<?> export : exports) {
+                    export.get(30, TimeUnit.SECONDS);
+                }
+            } finally {
+                threads.shutdownNow();
+            }
+        }
+        try (KexRecordRepository repository = new KexRecordRepository(db.appliance(TIMEOUT))) {
+            for (InetSocketAddress client : clients) {
+                List<StoredKexRecord> rows = repository.findByConnection(client, SampleRecords.server());
+                assertEquals(1, rows.size(), client.toString());
+                assertSameRecord(recordOn(client, client.getPort(), 0), opener.open(rows.get(0).decodeSealed(), expectation(client, 0)));
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 package io.securejeebs.keyexport.store;
 
+import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
@@ -8,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -157,10 +159,10 @@ public final class PrivateMariaDb implements BeforeAllCallback, ParameterResolve
         Path output = null;
         try {
             output = Files.createTempFile("sj-lab-", ".log");
-            List<String> command = new java.util.ArrayList<>(List.of("bash", lab.toString()));
+            List<String> command = new ArrayList<>(List.of("bash", lab.toString()));
             command.addAll(List.of(args));
             Process p = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(output.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .redirectOutput(output.toFile()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .start();
             if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
                 p.destroyForcibly();
