@@ -4,6 +4,7 @@ import io.securejeebs.monitor.capture.CaptureBenchmark;
 import io.securejeebs.monitor.capture.CaptureException;
 import io.securejeebs.monitor.capture.CaptureSettings;
 import io.securejeebs.config.ConfigException;
+import io.securejeebs.keyexport.keys.KeysCommand;
 import io.securejeebs.monitor.tcp.Endpoint;
 import io.securejeebs.monitor.tcp.WatchedServices;
 import io.securejeebs.recovery.ApplianceDaemon;
@@ -30,6 +31,10 @@ public final class SecureJeebsCli {
 
               run --config FILE          run the appliance daemon (capture, heartbeat, failover)
               check-config --config FILE validate a config file and print the settings
+              keys init --dir DIR [--only appliance|export]
+                                         create the appliance key pair (X25519) and the primary's
+                                         export key pair (Ed25519), mode 0600, never overwriting
+              keys fingerprint FILE      print a key file's fingerprint
               echo-server --listen IP:PORT
                                          run the line-echo service (the lab's protected application)
               capture-bench --interface IF --vip IP --port N --seconds S
@@ -59,6 +64,7 @@ public final class SecureJeebsCli {
                     out.println(c);
                     yield OK;
                 }
+                case "keys" -> KeysCommand.run(rest, out, err);
                 case "echo-server" -> {
                     try (LineEchoServer server = new LineEchoServer(socketAddress(option(rest, "--listen")))) {
                         server.serveForever();

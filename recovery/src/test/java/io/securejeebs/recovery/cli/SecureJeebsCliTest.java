@@ -46,6 +46,16 @@ class SecureJeebsCliTest {
     }
 
     @Test
+    void keysInitCreatesBothPairsThroughTheCli() throws Exception {
+        Path keys = dir.resolve("keys");
+        assertEquals(0, run("keys", "init", "--dir", keys.toString()), err.toString(StandardCharsets.UTF_8));
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("SHA256:"), out.toString(StandardCharsets.UTF_8));
+        assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(keys.resolve("appliance.key"))));
+        assertEquals(1, run("keys", "init", "--dir", keys.toString()), "existing keys are never overwritten");
+    }
+
+    @Test
     void usageErrorsExitTwo() {
         assertEquals(2, run());
         assertEquals(2, run("frobnicate"));
