@@ -54,10 +54,13 @@ public final class PamAuthenticator implements PasswordAuthenticator, KeyboardIn
     private static final int PAM_NEW_AUTHTOK_REQD = 12;
 
     private final String service;
+    private final boolean rootPasswordAllowed;
     private final ExecutorService pamThreads;
 
-    public PamAuthenticator(String service) {
+    /** @param rootPasswordAllowed whether root may log in with a password (auth.root-login = yes) */
+    public PamAuthenticator(String service, boolean rootPasswordAllowed) {
         this.service = service;
+        this.rootPasswordAllowed = rootPasswordAllowed;
         AtomicInteger n = new AtomicInteger();
         this.pamThreads = new ThreadPoolExecutor(4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(256), r -> {
             Thread t = new Thread(r, "pam-" + n.incrementAndGet());
@@ -102,7 +105,8 @@ public final class PamAuthenticator implements PasswordAuthenticator, KeyboardIn
             pamThreads.execute(() -> {
                 String failure;
                 try {
-                    failure = runPam(username, password, rhost);
+                    failure = isRootRefused(username) ? "root may not log in with a password (auth.root-login)"
+                            : runPam(username, password, rhost);
                 } catch (RuntimeException | LinkageError e) {
                     failure = "PAM could not be run: " + e;
                 }
@@ -119,6 +123,17 @@ public final class PamAuthenticator implements PasswordAuthenticator, KeyboardIn
             verdict.setAuthed(false);
         }
         return verdict;
+    }
+
+    private boolean isRootRefused(String username) {
+        if (rootPasswordAllowed) {
+            return false;
+        }
+        try {
+            return UnixAccount.lookup(username).map(a -> a.uid() == 0).orElse(false);
+        } catch (java.io.IOException e) {
+            return true; // cannot tell: refuse
+        }
     }
 
     /** @return null on success, else why not (never the password) */

@@ -43,6 +43,7 @@ import org.apache.sshd.common.signature.BuiltinSignatures;
  * @param publickeyAuth whether publickey authentication (~/.ssh/authorized_keys) is offered
  * @param passwordAuth whether password authentication (PAM) is offered
  * @param keyboardInteractiveAuth whether keyboard-interactive authentication (PAM, one password prompt) is offered
+ * @param rootLogin whether root may log in: with a key only (default, as sshd's PermitRootLogin), at all, or not
  * @param acceptEnv client environment variables a session takes ({@code LANG}, or a prefix such as {@code LC_*})
  */
 public record PrimaryConfig(
@@ -63,7 +64,19 @@ public record PrimaryConfig(
         boolean publickeyAuth,
         boolean passwordAuth,
         boolean keyboardInteractiveAuth,
+        RootLogin rootLogin,
         List<String> acceptEnv) {
+
+    /** sshd's PermitRootLogin: yes, prohibit-password (keys only), no. */
+    public enum RootLogin {
+        YES("yes"), PROHIBIT_PASSWORD("prohibit-password"), NO("no");
+
+        final String word;
+
+        RootLogin(String word) {
+            this.word = word;
+        }
+    }
 
     /** A modern OpenSSH server's key exchanges, restricted to those MINA SSHD 2.20 implements. */
     public static final List<String> DEFAULT_KEX = List.of(
@@ -126,7 +139,7 @@ public record PrimaryConfig(
     public PrimaryConfig withListen(InetSocketAddress address) {
         return new PrimaryConfig(address, primaryId, ed25519HostKey, ecdsaHostKey, rsaHostKey, identification,
                 kexAlgorithms, ciphers, macs, signatures, directTcpip, exportFailClosed, exportTimeout, pamService,
-                publickeyAuth, passwordAuth, keyboardInteractiveAuth, acceptEnv);
+                publickeyAuth, passwordAuth, keyboardInteractiveAuth, rootLogin, acceptEnv);
     }
 
     public static PrimaryConfig load(Path file) throws ConfigException {
@@ -198,6 +211,9 @@ public record PrimaryConfig(
         boolean publickey = f.bool("auth.publickey", true);
         boolean password = f.bool("auth.password", true);
         boolean keyboardInteractive = f.bool("auth.keyboard-interactive", true);
+        String root = f.choice("auth.root-login", RootLogin.PROHIBIT_PASSWORD.word,
+                Set.of("yes", "prohibit-password", "no"));
+        RootLogin rootLogin = root.equals("yes") ? RootLogin.YES : root.equals("no") ? RootLogin.NO : RootLogin.PROHIBIT_PASSWORD;
         if (!publickey && !password && !keyboardInteractive) {
             throw new ConfigException(f.name(), 0, "every authentication method is switched off: nobody could log in");
         }
@@ -209,7 +225,7 @@ public record PrimaryConfig(
             }
         }
         return new PrimaryConfig(listen, primaryId, ed25519, ecdsa, rsa, ident, kex, ciphers, macs, signatures,
-                directTcpip, failClosed, timeout, pam, publickey, password, keyboardInteractive, acceptEnv);
+                directTcpip, failClosed, timeout, pam, publickey, password, keyboardInteractive, rootLogin, acceptEnv);
     }
 
     private static InetAddress anyAddress() {

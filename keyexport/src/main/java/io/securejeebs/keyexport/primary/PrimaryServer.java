@@ -58,7 +58,7 @@ public final class PrimaryServer implements AutoCloseable {
         openWholeClassPath();
         List<KeyPair> hostKeys = HostKeys.loadOrCreate(config);
         this.exporter = new KexExporter(config.primaryId(), sink, config.exportTimeout(), config.exportFailClosed());
-        this.pam = new PamAuthenticator(config.pamService());
+        this.pam = new PamAuthenticator(config.pamService(), config.rootLogin() == PrimaryConfig.RootLogin.YES);
         this.sshd = build(config, hostKeys);
     }
 
@@ -122,7 +122,7 @@ public final class PrimaryServer implements AutoCloseable {
         List<UserAuthFactory> auth = new ArrayList<>();
         if (config.publickeyAuth()) {
             auth.add(UserAuthPublicKeyFactory.INSTANCE);
-            server.setPublickeyAuthenticator(new UserAuthorizedKeys());
+            server.setPublickeyAuthenticator(new UserAuthorizedKeys(config.rootLogin() != PrimaryConfig.RootLogin.NO));
         } else {
             server.setPublickeyAuthenticator(null);
         }

@@ -34,6 +34,13 @@ import org.slf4j.LoggerFactory;
 public final class UserAuthorizedKeys implements PublickeyAuthenticator {
     private static final Logger log = LoggerFactory.getLogger(UserAuthorizedKeys.class);
 
+    private final boolean rootAllowed;
+
+    /** @param rootAllowed whether root may log in with a key (auth.root-login is not "no") */
+    public UserAuthorizedKeys(boolean rootAllowed) {
+        this.rootAllowed = rootAllowed;
+    }
+
     @Override
     public boolean authenticate(String username, PublicKey key, ServerSession session) {
         String from = PamAuthenticator.describe(session.getClientAddress());
@@ -44,6 +51,10 @@ public final class UserAuthorizedKeys implements PublickeyAuthenticator {
                 return false;
             }
             UnixAccount user = account.get();
+            if (user.uid() == 0 && !rootAllowed) {
+                log.info("publickey for {} from {} refused: root may not log in (auth.root-login = no)", username, from);
+                return false;
+            }
             Path file = user.home().resolve(".ssh").resolve("authorized_keys");
             String unsafe = unsafeReason(user, file);
             if (unsafe != null) {

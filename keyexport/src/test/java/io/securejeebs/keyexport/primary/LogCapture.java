@@ -18,15 +18,17 @@ final class LogCapture implements AutoCloseable {
 
     /** Each event as "LEVEL logger message" (message formatted, with the throwable's messages). */
     List<String> lines() {
-        synchronized (appender.list) {
-            return appender.list.stream().map(e -> {
-                StringBuilder b = new StringBuilder(e.getLevel() + " " + e.getLoggerName() + " " + e.getFormattedMessage());
-                for (var t = e.getThrowableProxy(); t != null; t = t.getCause()) {
-                    b.append(" | ").append(t.getClassName()).append(": ").append(t.getMessage());
-                }
-                return b.toString();
-            }).toList();
+        List<ILoggingEvent> events;
+        synchronized (appender) { // AppenderBase.doAppend holds this lock while it adds
+            events = List.copyOf(appender.list);
         }
+        return events.stream().map(e -> {
+            StringBuilder b = new StringBuilder(e.getLevel() + " " + e.getLoggerName() + " " + e.getFormattedMessage());
+            for (var t = e.getThrowableProxy(); t != null; t = t.getCause()) {
+                b.append(" | ").append(t.getClassName()).append(": ").append(t.getMessage());
+            }
+            return b.toString();
+        }).toList();
     }
 
     @Override

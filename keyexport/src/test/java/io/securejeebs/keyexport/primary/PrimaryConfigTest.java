@@ -32,6 +32,7 @@ class PrimaryConfigTest {
         assertFalse(c.exportFailClosed());
         assertEquals(Duration.ofSeconds(2), c.exportTimeout());
         assertEquals("securejeebs", c.pamService());
+        assertEquals(PrimaryConfig.RootLogin.PROHIBIT_PASSWORD, c.rootLogin());
         assertEquals("SSH-2.0-SecureJeebs_0.1", c.identificationLine());
         assertEquals(List.of("LANG", "LC_*", "COLORTERM", "NO_COLOR"), c.acceptEnv());
     }
@@ -48,6 +49,7 @@ class PrimaryConfigTest {
                 export.fail-closed = yes
                 export.timeout = 500ms
                 auth.password = no
+                auth.root-login = no
                 session.accept-env = LANG, TZ
                 """);
         assertEquals(2222, c.listen().getPort());
@@ -59,6 +61,7 @@ class PrimaryConfigTest {
         assertEquals(Duration.ofMillis(500), c.exportTimeout());
         assertFalse(c.passwordAuth());
         assertTrue(c.keyboardInteractiveAuth());
+        assertEquals(PrimaryConfig.RootLogin.NO, c.rootLogin());
         assertEquals(List.of("LANG", "TZ"), c.acceptEnv());
     }
 
@@ -81,6 +84,7 @@ class PrimaryConfigTest {
         assertTrue(error("primary.id = x\nauth.pam-service = ../etc/shadow\n").startsWith("p.conf:2: 'auth.pam-service'"));
         assertTrue(error("primary.id = x\nauth.publickey = no\nauth.password = no\nauth.keyboard-interactive = no\n")
                 .contains("nobody could log in"));
+        assertTrue(error("primary.id = x\nauth.root-login = sometimes\n").startsWith("p.conf:2: 'auth.root-login'"));
         assertTrue(error("primary.id = x\nexport.timeout = 5min\n").startsWith("p.conf:2: 'export.timeout': must be between"));
         assertTrue(error("primary.id = x\nsession.accept-env = LANG, BAD-NAME\n").startsWith("p.conf:2: 'session.accept-env'"));
     }

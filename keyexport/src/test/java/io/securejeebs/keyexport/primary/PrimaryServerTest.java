@@ -160,6 +160,26 @@ class PrimaryServerTest {
     }
 
     @Test
+    void execRunsWithTheUsersIdsGroupsAndAFreshEnvironment() throws Exception {
+        primary.user.addToGroup("users");
+        UnixAccount account = primary.user.account();
+        Proc.Result r = primary.runSsh(List.of(), "id -u; id -g; id -G; pwd; env | cut -d= -f1 | sort | tr '\\n' ' '; echo; echo $HOME $SHELL $USER");
+        assertEquals(0, r.exit(), r.toString());
+        String[] lines = r.out().split("\n");
+        assertEquals(Integer.toString(account.uid()), lines[0]);
+        assertEquals(Integer.toString(account.gid()), lines[1]);
+        List<String> groups = Arrays.stream(account.groups()).mapToObj(Integer::toString).sorted().toList();
+        assertEquals(groups, Arrays.stream(lines[2].split(" ")).sorted().toList(), "supplementary groups");
+        assertTrue(groups.size() >= 2, "the user is in 'users' too: " + groups);
+        assertEquals(account.home().toString(), lines[3], "starts in the home directory");
+        List<String> env = Arrays.asList(lines[4].trim().split(" "));
+        List<String> allowed = List.of("HOME", "LOGNAME", "MAIL", "PATH", "PWD", "SHELL", "SHLVL", "SSH_CLIENT",
+                "SSH_CONNECTION", "USER", "_", "LANG", "LC_ALL", "LC_CTYPE", "OLDPWD");
+        assertTrue(allowed.containsAll(env), "only a session's variables, nothing of the server's: " + env);
+        assertEquals(account.home() + " /bin/bash " + primary.user.name, lines[5]);
+    }
+
+    @Test
     void everyRekeyIsExportedWithTheNextOrdinalAndTheSameSessionId() throws Exception {
         byte[] fiveMiB = new byte[5 << 20];
         Proc.Result r = Proc.run(primary.ssh(List.of("-o", "RekeyLimit=1M"), "cat > /dev/null; echo received"),

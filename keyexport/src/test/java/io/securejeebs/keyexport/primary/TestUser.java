@@ -37,6 +37,10 @@ final class TestUser implements AutoCloseable {
         return UnixAccount.lookup(name).orElseThrow();
     }
 
+    void addToGroup(String group) throws IOException {
+        Proc.run(List.of("usermod", "-a", "-G", group, name)).requireSuccess("usermod");
+    }
+
     void setPassword(String password) throws IOException {
         Proc.run(List.of("chpasswd"), name + ":" + password + "\n").requireSuccess("chpasswd");
     }
