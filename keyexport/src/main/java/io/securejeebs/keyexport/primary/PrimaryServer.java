@@ -55,6 +55,7 @@ public final class PrimaryServer implements AutoCloseable {
     public PrimaryServer(PrimaryConfig config, KexRecordSink sink) throws IOException {
         this.config = Objects.requireNonNull(config, "config");
         checkHost();
+        checkPamService(config);
         openWholeClassPath();
         List<KeyPair> hostKeys = HostKeys.loadOrCreate(config);
         this.exporter = new KexExporter(config.primaryId(), sink, config.exportTimeout(), config.exportFailClosed());
@@ -75,6 +76,14 @@ public final class PrimaryServer implements AutoCloseable {
             if (!Files.isExecutable(tool)) {
                 throw new IOException(tool + " is missing: sessions are started with it (Debian package util-linux / dash)");
             }
+        }
+    }
+
+    private static void checkPamService(PrimaryConfig config) {
+        if ((config.passwordAuth() || config.keyboardInteractiveAuth())
+                && !Files.exists(java.nio.file.Path.of("/etc/pam.d", config.pamService()))) {
+            log.warn("/etc/pam.d/{} is missing: PAM falls back to its 'other' service for password logins"
+                    + " (install conf/pam.d/securejeebs there)", config.pamService());
         }
     }
 
