@@ -1,15 +1,14 @@
 package io.securejeebs.keyexport.primary;
 
 import io.securejeebs.config.ConfigException;
-import io.securejeebs.config.ConfigFile;
 import io.securejeebs.keyexport.KexExportException;
 import io.securejeebs.keyexport.KexRecordSink;
-import io.securejeebs.keyexport.export.KexRecordSinkProvider;
+import io.securejeebs.keyexport.store.KexRecordStore;
+import io.securejeebs.keyexport.store.SealedRecordStores;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.ServiceLoader;
 import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -21,7 +20,7 @@ import org.slf4j.LoggerFactory;
  * <p>Exit status: 2 for a usage or config error (the message is {@code file:line: reason}), 1 when the
  * server cannot start (port in use, unreadable host key, not root...), 0 after a clean stop.
  *
- * <p>The KEX record sink comes from the one {@link KexRecordSinkProvider} on the class path. Without one the
+ * <p>The KEX record sink is the sealing store the config names (export.database.*). Without one the
  * server still runs fail-open and says so loudly: every session is then unprotected; with
  * {@code export.fail-closed = yes} it refuses to start instead, since it would refuse every login.
  */
@@ -61,12 +60,13 @@ public final class PrimaryCommand {
         PrimaryConfig config;
         KexRecordSink sink;
         try {
-            ConfigFile file = ConfigFile.load(configPath);
-            config = PrimaryConfig.readFrom(file);
-            sink = sinkFor(file, config, err);
-            file.rejectUnknownKeys();
+            config = PrimaryConfig.load(configPath);
+            sink = sinkFor(configPath.toString(), config, err);
         } catch (ConfigException e) {
             err.println(e.getMessage());
+            return 2;
+        } catch (IOException e) {
+            err.println(configPath + ": cannot set up the KEX export: " + e.getMessage());
             return 2;
         }
         if (sink == null) {
@@ -78,6 +78,13 @@ public final class PrimaryCommand {
             server = new PrimaryServer(config, sink);
             server.start();
         } catch (IOException | RuntimeException e) {
+            if (sink instanceof AutoCloseable closeable) {
+                try {
+                    closeable.close();
+                } catch (Exception ignored) {
+                    // reporting the start failure matters more
+                }
+            }
             err.println("primary: cannot start: " + e.getMessage());
             log.error("cannot start", e);
             return 1;
@@ -92,6 +99,13 @@ public final class PrimaryCommand {
             } catch (IOException e) {
                 log.warn("stopping the primary: {}", e.getMessage());
             }
+            if (sink instanceof AutoCloseable closeable) {
+                try {
+                    closeable.close(); // the export's connection pool
+                } catch (Exception e) {
+                    log.warn("closing the KEX export: {}", e.getMessage());
+                }
+            }
             stopped.countDown();
         }, "primary-shutdown"));
         try {
@@ -102,27 +116,24 @@ public final class PrimaryCommand {
         return 0;
     }
 
-    /** The installed sink; null (after an error message) when the combination cannot run. */
-    private static KexRecordSink sinkFor(ConfigFile file, PrimaryConfig config, PrintStream err) throws ConfigException {
-        List<KexRecordSinkProvider> providers = ServiceLoader.load(KexRecordSinkProvider.class).stream()
-                .map(ServiceLoader.Provider::get).toList();
-        if (providers.size() > 1) {
-            err.println("primary: more than one KEX record sink is installed: "
-                    + providers.stream().map(p -> p.getClass().getName()).toList());
-            return null;
-        }
-        if (providers.size() == 1) {
-            return providers.get(0).create(file);
+    /** The sealing store the config names; null (after an error message) when the combination cannot run. */
+    private static KexRecordSink sinkFor(String file, PrimaryConfig config, PrintStream err) throws IOException {
+        PrimaryConfig.ExportDestination d = config.exportDestination();
+        if (d != null) {
+            KexRecordStore store = SealedRecordStores.open(d.databaseUrl(), d.databaseUser(), d.databasePasswordFile(),
+                    d.appliancePublicKey(), d.exportSigningKey(), config.exportTimeout());
+            log.info("KEX records are sealed and exported to {} as {}", store, d.databaseUser());
+            return store;
         }
         if (config.exportFailClosed()) {
-            err.println(file.name() + ": export.fail-closed is on, but no KEX record sink is installed:"
+            err.println(file + ": export.fail-closed is on, but export.database.url is not set:"
                     + " every login would be refused");
             return null;
         }
-        log.warn("NO KEX RECORD SINK IS INSTALLED: every session of this primary is UNPROTECTED"
+        log.warn("NO KEX EXPORT IS CONFIGURED (export.database.url): every session of this primary is UNPROTECTED"
                 + " (it will not survive a failover)");
         return record -> {
-            throw new KexExportException("no KEX record sink is installed in this primary");
+            throw new KexExportException("no KEX export is configured in this primary");
         };
     }
 }

@@ -65,7 +65,16 @@ public record PrimaryConfig(
         boolean passwordAuth,
         boolean keyboardInteractiveAuth,
         RootLogin rootLogin,
-        List<String> acceptEnv) {
+        List<String> acceptEnv,
+        ExportDestination exportDestination) {
+
+    /**
+     * Where sealed KEX records go ({@code export.database.*}, {@code export.appliance-key},
+     * {@code export.signing-key}); null when {@code export.database.url} is not set, and the primary runs
+     * unprotected (or refuses to start, with {@code export.fail-closed}).
+     */
+    public record ExportDestination(String databaseUrl, String databaseUser, Path databasePasswordFile,
+                                    Path appliancePublicKey, Path exportSigningKey) {}
 
     /** sshd's PermitRootLogin: yes, prohibit-password (keys only), no. */
     public enum RootLogin {
@@ -139,7 +148,7 @@ public record PrimaryConfig(
     public PrimaryConfig withListen(InetSocketAddress address) {
         return new PrimaryConfig(address, primaryId, ed25519HostKey, ecdsaHostKey, rsaHostKey, identification,
                 kexAlgorithms, ciphers, macs, signatures, directTcpip, exportFailClosed, exportTimeout, pamService,
-                publickeyAuth, passwordAuth, keyboardInteractiveAuth, rootLogin, acceptEnv);
+                publickeyAuth, passwordAuth, keyboardInteractiveAuth, rootLogin, acceptEnv, exportDestination);
     }
 
     public static PrimaryConfig load(Path file) throws ConfigException {
@@ -157,11 +166,7 @@ public record PrimaryConfig(
         return config;
     }
 
-    /**
-     * Reads the primary's settings without refusing other keys yet: the export sink reads its own from the
-     * same file, then the caller calls {@link ConfigFile#rejectUnknownKeys()}.
-     */
-    public static PrimaryConfig readFrom(ConfigFile f) throws ConfigException {
+    private static PrimaryConfig readFrom(ConfigFile f) throws ConfigException {
         InetSocketAddress listen = f.has("listen") ? f.ipv4SocketAddress("listen")
                 : new InetSocketAddress(anyAddress(), 22);
         String primaryId = f.requiredString("primary.id");
@@ -224,8 +229,20 @@ public record PrimaryConfig(
                 throw f.error("session.accept-env", "'" + v + "' is not a variable name or a prefix ending in '*'");
             }
         }
+        ExportDestination destination = null;
+        if (f.has("export.database.url")) {
+            String url = f.requiredString("export.database.url");
+            if (!url.startsWith("jdbc:mysql://") && !url.startsWith("jdbc:mariadb://")) {
+                throw f.error("export.database.url", "must be a jdbc:mysql:// URL, got '" + url + "'");
+            }
+            destination = new ExportDestination(url, f.string("export.database.user", "sj_primary"),
+                    Path.of(f.requiredString("export.database.password-file")),
+                    Path.of(f.requiredString("export.appliance-key")),
+                    Path.of(f.requiredString("export.signing-key")));
+        }
         return new PrimaryConfig(listen, primaryId, ed25519, ecdsa, rsa, ident, kex, ciphers, macs, signatures,
-                directTcpip, failClosed, timeout, pam, publickey, password, keyboardInteractive, rootLogin, acceptEnv);
+                directTcpip, failClosed, timeout, pam, publickey, password, keyboardInteractive, rootLogin, acceptEnv,
+                destination);
     }
 
     private static InetAddress anyAddress() {

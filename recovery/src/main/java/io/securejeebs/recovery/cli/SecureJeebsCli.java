@@ -5,6 +5,7 @@ import io.securejeebs.monitor.capture.CaptureException;
 import io.securejeebs.monitor.capture.CaptureSettings;
 import io.securejeebs.config.ConfigException;
 import io.securejeebs.keyexport.keys.KeysCommand;
+import io.securejeebs.keyexport.primary.PrimaryCommand;
 import io.securejeebs.monitor.tcp.Endpoint;
 import io.securejeebs.monitor.tcp.WatchedServices;
 import io.securejeebs.recovery.ApplianceDaemon;
@@ -30,6 +31,7 @@ public final class SecureJeebsCli {
             usage: securejeebs <command> [options]
 
               run --config FILE          run the appliance daemon (capture, heartbeat, failover)
+              primary --config FILE      run the primary SSH server, exporting every key exchange
               check-config --config FILE validate a config file and print the settings
               keys init --dir DIR [--only appliance|export]
                                          create the appliance key pair (X25519) and the primary's
@@ -65,6 +67,7 @@ public final class SecureJeebsCli {
                     yield OK;
                 }
                 case "keys" -> KeysCommand.run(rest, out, err);
+                case "primary" -> PrimaryCommand.run(rest, out, err);
                 case "echo-server" -> {
                     try (LineEchoServer server = new LineEchoServer(socketAddress(option(rest, "--listen")))) {
                         server.serveForever();
