@@ -43,9 +43,8 @@ class KeyExportIT {
     @Test
     void everyKeyExchangeIsSealedStoredAndProvenAgainstTheWire() throws Exception {
         assumeTrue(Lab.canRun(), Lab::whyNot);
-        Path home = Lab.home();
-        String launcher = home.resolve("scripts/securejeebs").toString();
-        String classpath = home.resolve("recovery/target/securejeebs/lib") + "/*:" + home.resolve("e2e/target/test-classes");
+        String launcher = Lab.launcher();
+        String classpath = Lab.javaClasspath();
         Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x")); // the test user reads nothing here, but the primary's jars must stay readable
         String user = "sjk" + HexFormat.of().toHexDigits((int) (System.nanoTime() & 0xffffff)).substring(2);
         Path primaryLog = work.resolve("primary.log");
@@ -87,10 +86,10 @@ class KeyExportIT {
                 lab.exec(Duration.ofSeconds(10), Lab.NO_NETNS, "chmod", "600", ssh.resolve("authorized_keys").toString());
 
                 Process primary = lab.spawn(Lab.PRIMARY, primaryLog, launcher, "primary", "--config", conf.toString());
-                TcpSurvivalIT.awaitLine(primaryLog, l -> l.contains("listening on"), Duration.ofSeconds(60), primary);
+                LogFiles.awaitLine(primaryLog, l -> l.contains("listening on"), Duration.ofSeconds(60), primary);
                 Process tcpdump = lab.spawn(Lab.APPLIANCE, tcpdumpLog, "tcpdump", "-i", "eth0", "-U", "-s", "0",
                         "-w", pcap.toString(), "tcp port 22");
-                TcpSurvivalIT.awaitLine(tcpdumpLog, l -> l.contains("listening on"), Duration.ofSeconds(30), tcpdump);
+                LogFiles.awaitLine(tcpdumpLog, l -> l.contains("listening on"), Duration.ofSeconds(30), tcpdump);
 
                 List<String> base = List.of("ssh", "-i", key.toString(), "-o", "StrictHostKeyChecking=no",
                         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR");
@@ -143,7 +142,7 @@ class KeyExportIT {
                 assertTrue(Integer.parseInt(field(rekey, "records")) >= 4, "5 MB with RekeyLimit=1M: " + rekey);
                 assertTrue(field(rekey, "ordinals").startsWith("0,1,2,3"), rekey);
             } catch (AssertionError | Exception e) {
-                System.out.println("--- primary log\n" + TcpSurvivalIT.tail(primaryLog));
+                System.out.println("--- primary log\n" + LogFiles.tail(primaryLog));
                 throw e;
             } finally {
                 lab.run(Duration.ofSeconds(30), Lab.NO_NETNS, "userdel", "-r", "-f", user);

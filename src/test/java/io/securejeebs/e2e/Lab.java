@@ -185,6 +185,16 @@ public final class Lab implements AutoCloseable {
                 "cannot find scripts/lab above " + Paths.get("").toAbsolutePath() + "; set -Dsecurejeebs.home");
     }
 
+    /** The packaged {@code securejeebs} launcher (scripts/securejeebs over recovery/target/securejeebs/lib). */
+    public static String launcher() {
+        return home().resolve("scripts/securejeebs").toString();
+    }
+
+    /** Class path for a JVM started inside a namespace: the packaged jars plus the end-to-end test classes. */
+    public static String javaClasspath() {
+        return home().resolve("recovery/target/securejeebs/lib") + "/*:" + home().resolve("e2e/target/test-classes");
+    }
+
     public static Path script() {
         return home().resolve("scripts/lab");
     }

@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,7 +16,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -40,9 +38,8 @@ class TcpSurvivalIT {
     @Test
     void threeEchoConnectionsSurviveThePrimarysCrashByteForByte() throws Exception {
         assumeTrue(Lab.canRun(), Lab::whyNot);
-        Path home = Lab.home();
-        String launcher = home.resolve("scripts/securejeebs").toString();
-        String classpath = home.resolve("recovery/target/securejeebs/lib") + "/*:" + home.resolve("e2e/target/test-classes");
+        String launcher = Lab.launcher();
+        String classpath = Lab.javaClasspath();
         Path state = work.resolve("state");
         Path config = work.resolve("appliance.conf");
         Files.writeString(config, """
@@ -62,14 +59,14 @@ class TcpSurvivalIT {
 
         try (Lab lab = Lab.up()) {
             Process primary = lab.spawn(Lab.PRIMARY, primaryLog, launcher, "echo-server", "--listen", "0.0.0.0:" + PORT);
-            awaitLine(primaryLog, l -> l.contains("line-echo service listening"), Duration.ofSeconds(30), primary);
+            LogFiles.awaitLine(primaryLog, l -> l.contains("line-echo service listening"), Duration.ofSeconds(30), primary);
             Process appliance = lab.spawn(Lab.APPLIANCE, applianceLog, launcher, "run", "--config", config.toString());
-            awaitLine(applianceLog, l -> l.contains("capture started on eth0"), Duration.ofSeconds(30), appliance);
-            awaitLine(applianceLog, l -> l.contains("is alive"), Duration.ofSeconds(30), appliance);
+            LogFiles.awaitLine(applianceLog, l -> l.contains("capture started on eth0"), Duration.ofSeconds(30), appliance);
+            LogFiles.awaitLine(applianceLog, l -> l.contains("is alive"), Duration.ofSeconds(30), appliance);
 
             Process client = lab.spawn(Lab.CLIENT, clientLog, "java", "-cp", classpath, LineEchoClient.class.getName(),
                     Lab.VIP + ":" + PORT, String.valueOf(CONNECTIONS), "2", stopFile.toString());
-            String ready = awaitLine(clientLog, l -> l.startsWith("READY"), Duration.ofSeconds(30), client);
+            String ready = LogFiles.awaitLine(clientLog, l -> l.startsWith("READY"), Duration.ofSeconds(30), client);
             String readyPorts = ready.substring("READY".length()).strip();
             Thread.sleep(1500); // streaming both ways
 
@@ -96,7 +93,7 @@ class TcpSurvivalIT {
             while (!Files.exists(report) && System.nanoTime() < deadline) {
                 Thread.sleep(50);
             }
-            assertTrue(Files.exists(report), "no failover report; appliance log:\n" + tail(applianceLog));
+            assertTrue(Files.exists(report), "no failover report; appliance log:\n" + LogFiles.tail(applianceLog));
 
             // every connection's echoes resume past what the client had before the crash
             long resumedNanos = 0;
@@ -111,13 +108,13 @@ class TcpSurvivalIT {
                 Thread.sleep(20);
             }
             assertTrue(resumedNanos > 0, "echoes did not resume on every connection; client log tail:\n"
-                    + tail(clientLog) + "\nappliance log:\n" + tail(applianceLog));
+                    + LogFiles.tail(clientLog) + "\nappliance log:\n" + LogFiles.tail(applianceLog));
             Thread.sleep(2500); // and the conversation goes on for more than 2 s on the restored sockets
 
             Files.writeString(stopFile, "stop\n");
             assertTrue(client.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "client did not finish");
-            List<String> results = lines(clientLog).stream().filter(l -> l.startsWith("RESULT")).toList();
-            assertEquals(CONNECTIONS, results.size(), "client log:\n" + tail(clientLog));
+            List<String> results = LogFiles.lines(clientLog).stream().filter(l -> l.startsWith("RESULT")).toList();
+            assertEquals(CONNECTIONS, results.size(), "client log:\n" + LogFiles.tail(clientLog));
             List<String> ports = new ArrayList<>();
             for (String r : results) {
                 Map<String, String> f = fields(r);
@@ -128,7 +125,7 @@ class TcpSurvivalIT {
                 ports.add(f.get("port"));
             }
             assertEquals(readyPorts, String.join(" ", ports), "the same sockets carried on");
-            assertEquals(0, client.exitValue(), "client reported a non-exact stream:\n" + tail(clientLog));
+            assertEquals(0, client.exitValue(), "client reported a non-exact stream:\n" + LogFiles.tail(clientLog));
 
             JsonNode failover = new ObjectMapper().readTree(report.toFile());
             assertEquals(CONNECTIONS, failover.get("recovered").asInt(), failover.toPrettyString());
@@ -140,13 +137,13 @@ class TcpSurvivalIT {
                 assertTrue(c.get("bytesAwaitingAck").asInt() > 0,
                         "no client data was in flight unacknowledged at the crash: " + c);
             }
-            assertFalse(lines(applianceLog).stream().anyMatch(l -> l.contains(" ERROR ")), tail(applianceLog));
+            assertFalse(LogFiles.lines(applianceLog).stream().anyMatch(l -> l.contains(" ERROR ")), LogFiles.tail(applianceLog));
             System.out.printf("crash -> echoes resumed on all %d connections: %d ms; failover total %.1f ms%n",
                     CONNECTIONS, (resumedNanos - crashNanos) / 1_000_000, failover.get("totalMillis").asDouble());
             System.out.println(failover.toPrettyString());
         } catch (AssertionError | Exception e) {
-            System.out.println("--- appliance log\n" + tail(applianceLog) + "\n--- client log\n" + tail(clientLog)
-                    + "\n--- primary log\n" + tail(primaryLog));
+            System.out.println("--- appliance log\n" + LogFiles.tail(applianceLog) + "\n--- client log\n" + LogFiles.tail(clientLog)
+                    + "\n--- primary log\n" + LogFiles.tail(primaryLog));
             throw e;
         }
     }
@@ -163,7 +160,7 @@ class TcpSurvivalIT {
 
     /** Latest PROGRESS per connection: {sent lines, echoed lines}. */
     private static Map<Integer, long[]> progress(Path log) throws IOException {
-        List<String> all = lines(log);
+        List<String> all = LogFiles.lines(log);
         for (int i = all.size() - 1; i >= 0; i--) {
             if (all.get(i).startsWith("PROGRESS")) {
                 Map<Integer, long[]> m = new HashMap<>();
@@ -189,35 +186,5 @@ class TcpSurvivalIT {
             }
         }
         return m;
-    }
-
-    static String awaitLine(Path log, Predicate<String> match, Duration timeout, Process owner) throws Exception {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (System.nanoTime() < deadline) {
-            for (String l : lines(log)) {
-                if (match.test(l)) {
-                    return l;
-                }
-            }
-            if (!owner.isAlive()) {
-                fail("process exited with " + owner.exitValue() + " before the expected line; log:\n" + tail(log));
-            }
-            Thread.sleep(50);
-        }
-        fail("timed out waiting in " + log + "; log:\n" + tail(log));
-        return null;
-    }
-
-    static List<String> lines(Path log) throws IOException {
-        return Files.exists(log) ? Files.readAllLines(log, StandardCharsets.UTF_8) : List.of();
-    }
-
-    static String tail(Path log) {
-        try {
-            List<String> l = lines(log);
-            return String.join("\n", l.subList(Math.max(0, l.size() - 60), l.size()));
-        } catch (IOException e) {
-            return "(unreadable: " + e + ")";
-        }
     }
 }

@@ -84,14 +84,7 @@ public final class KexRecordCodec {
 
     public static KexRecord decode(byte[] bytes) throws MalformedEncodingException {
         WireReader in = new WireReader(WHAT, bytes);
-        if (bytes.length == 0) {
-            throw in.malformed("empty input (no format version)");
-        }
-        int version = in.readByte("format version");
-        if (version != FORMAT_VERSION) {
-            throw in.malformed("unsupported format version " + version + " (this build reads version "
-                    + FORMAT_VERSION + ")");
-        }
+        in.readFormatVersion(FORMAT_VERSION);
         String primaryId = in.readUtf8("primaryId");
         var client = in.readEndpoint("client");
         var server = in.readEndpoint("server");

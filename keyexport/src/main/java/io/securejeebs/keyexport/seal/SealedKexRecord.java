@@ -117,14 +117,7 @@ public final class SealedKexRecord {
     public static SealedKexRecord decode(byte[] bytes) throws RecordRejectedException {
         try {
             WireReader in = new WireReader("sealed KEX record", bytes);
-            if (bytes.length == 0) {
-                throw in.malformed("empty input (no format version)");
-            }
-            int version = in.readByte("format version");
-            if (version != FORMAT_VERSION) {
-                throw in.malformed("unsupported format version " + version + " (this build reads version "
-                        + FORMAT_VERSION + ")");
-            }
+            in.readFormatVersion(FORMAT_VERSION);
             byte[] binding = in.readString("binding");
             byte[] enc = in.readString("enc", ENC_LENGTH);
             int ciphertextAt = in.position();

@@ -60,6 +60,17 @@ public final class WireReader {
         }
     }
 
+    /** Reads the leading format-version byte and refuses any version but {@code supported}. */
+    public void readFormatVersion(int supported) throws MalformedEncodingException {
+        if (remaining() == 0 && position() == 0) {
+            throw malformed("empty input (no format version)");
+        }
+        int version = readByte("format version");
+        if (version != supported) {
+            throw malformed("unsupported format version " + version + " (this build reads version " + supported + ")");
+        }
+    }
+
     public int readByte(String field) throws MalformedEncodingException {
         need(field, 1, "byte");
         return data[pos++] & 0xff;
