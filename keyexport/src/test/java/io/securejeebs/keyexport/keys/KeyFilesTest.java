@@ -49,14 +49,20 @@ class KeyFilesTest {
         void run() throws Exception;
     }
 
-    @Test
-    void keysSurviveTheRoundTripWithTheRightModes() throws Exception {
-        X25519PrivateKeyParameters appliance = new X25519PrivateKeyParameters(RANDOM);
-        Ed25519PrivateKeyParameters export = new Ed25519PrivateKeyParameters(RANDOM);
+    /** appliance.key/.pub and export.key/.pub in the test directory, as keys init lays them out. */
+    private void writeBothPairs(X25519PrivateKeyParameters appliance, Ed25519PrivateKeyParameters export)
+            throws Exception {
         KeyFiles.writePrivateKey(dir.resolve("appliance.key"), appliance);
         KeyFiles.writePublicKey(dir.resolve("appliance.pub"), appliance.generatePublicKey());
         KeyFiles.writePrivateKey(dir.resolve("export.key"), export);
         KeyFiles.writePublicKey(dir.resolve("export.pub"), export.generatePublicKey());
+    }
+
+    @Test
+    void keysSurviveTheRoundTripWithTheRightModes() throws Exception {
+        X25519PrivateKeyParameters appliance = new X25519PrivateKeyParameters(RANDOM);
+        Ed25519PrivateKeyParameters export = new Ed25519PrivateKeyParameters(RANDOM);
+        writeBothPairs(appliance, export);
 
         assertArrayEquals(appliance.getEncoded(), KeyFiles.readAppliancePrivateKey(dir.resolve("appliance.key")).getEncoded());
         assertArrayEquals(appliance.generatePublicKey().getEncoded(),
@@ -220,10 +226,7 @@ class KeyFilesTest {
     void openSslReadsTheFilesAndComputesTheSameFingerprint() throws Exception {
         X25519PrivateKeyParameters appliance = new X25519PrivateKeyParameters(RANDOM);
         Ed25519PrivateKeyParameters export = new Ed25519PrivateKeyParameters(RANDOM);
-        KeyFiles.writePrivateKey(dir.resolve("appliance.key"), appliance);
-        KeyFiles.writePublicKey(dir.resolve("appliance.pub"), appliance.generatePublicKey());
-        KeyFiles.writePrivateKey(dir.resolve("export.key"), export);
-        KeyFiles.writePublicKey(dir.resolve("export.pub"), export.generatePublicKey());
+        writeBothPairs(appliance, export);
         for (String name : List.of("appliance", "export")) {
             // the public key OpenSSL derives from our private key file is our public key file
             String derived = new String(openssl("pkey", "-in", dir.resolve(name + ".key").toString(), "-pubout"),
