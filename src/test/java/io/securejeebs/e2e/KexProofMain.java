@@ -194,12 +194,13 @@ public final class KexProofMain {
         long seq = first.strictKex() ? 0 : plaintext.size();
         SshPacketDecoder decoder = new SshPacketDecoder(keys.clientToServer(), seq);
         String[] firstPacket = new String[1];
-        decoder.feed(wire, pos, Math.min(wire.length - pos, 4096), (s, p, o, l) -> {
+        decoder.feed(wire, pos, Math.min(wire.length - pos, 4096), (s, p, o, l, w) -> {
             if (firstPacket[0] == null) {
                 int msg = p[o] & 0xff;
                 int strLen = ((p[o + 1] & 0xff) << 24) | ((p[o + 2] & 0xff) << 16) | ((p[o + 3] & 0xff) << 8) | (p[o + 4] & 0xff);
                 firstPacket[0] = msg + ":" + new String(p, o + 5, Math.min(strLen, l - 5), StandardCharsets.US_ASCII);
             }
+            return true;
         });
         if (firstPacket[0] == null) {
             throw new IllegalStateException("no whole encrypted client packet after NEWKEYS");

@@ -43,7 +43,7 @@ public final class ApplianceDaemon implements AutoCloseable {
     public ApplianceDaemon(ApplianceConfig config) {
         this.config = config;
         ApplicationTrackerFactory trackers = switch (config.protocol()) {
-            case LineEchoTracker.PROTOCOL -> key -> new LineEchoTracker();
+            case LineEchoTracker.PROTOCOL -> (key, updates) -> new LineEchoTracker();
             default -> throw new IllegalArgumentException("no tracker for protocol " + config.protocol());
         };
         ConnectionTakeover takeover = switch (config.protocol()) {

@@ -23,4 +23,9 @@ public interface ApplicationTracker {
 
     /** What the taking-over application needs to continue; immutable. */
     Object resumeState();
+
+    /** Why the application state cannot be taken over right now, or null if it can. */
+    default String unrecoverableReason() {
+        return null;
+    }
 }

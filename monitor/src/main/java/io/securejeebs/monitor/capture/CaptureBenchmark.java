@@ -18,7 +18,7 @@ public final class CaptureBenchmark {
     public static void run(CaptureSettings settings, WatchedServices watched, Duration duration, PrintStream out)
             throws CaptureException, InterruptedException {
         FrameCounters counters = new FrameCounters();
-        ConnectionTable table = new ConnectionTable(watched, key -> new OpaqueStreamTracker(), 64L << 20, 10_000, counters);
+        ConnectionTable table = new ConnectionTable(watched, (key, updates) -> new OpaqueStreamTracker(), 64L << 20, 10_000, counters);
         LiveCapture capture = LiveCapture.start(settings, table, counters);
         long t0 = System.nanoTime();
         Thread.sleep(duration.toMillis());

@@ -1,5 +1,6 @@
 package io.securejeebs.monitor.ssh;
 
+import io.securejeebs.keyexport.kex.CipherPosition;
 import io.securejeebs.keyexport.kex.SessionKeys.DirectionKeys;
 import java.util.Arrays;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
@@ -19,7 +20,13 @@ public final class SshPacketDecoder {
     /** Receives each decoded packet. The payload array is only valid during the call. */
     @FunctionalInterface
     public interface PacketSink {
-        void onPacket(long sequence, byte[] payload, int offset, int length) throws PacketDecodingException;
+        /**
+         * @param wireLength the whole packet's size on the wire: length field, ciphertext, MAC or tag
+         * @return false to stop decoding after this packet (e.g. after NEWKEYS, whose successors use other
+         *         keys); the rest stays buffered, see {@link #takeBuffered()}
+         */
+        boolean onPacket(long sequence, byte[] payload, int offset, int length, int wireLength)
+                throws PacketDecodingException;
     }
 
     /** RFC 4253 §6.1 asks for 35000; OpenSSH accepts up to 256 KiB. */
@@ -33,8 +40,11 @@ public final class SshPacketDecoder {
     private final int tagSize;
     private final int macSize;
     private final byte[] macResult;
+    private final String cipherName;
     private long sequence;
     private long packets;
+    /** CTR blocks or GCM invocations since this key epoch began (see {@link CipherPosition}). */
+    private long blocks;
 
     private byte[] buffer = new byte[0];
     private int buffered;
@@ -45,16 +55,15 @@ public final class SshPacketDecoder {
      * @param initialSequence the sequence number of the first packet after NEWKEYS (0 with strict KEX)
      */
     public SshPacketDecoder(DirectionKeys keys, long initialSequence) throws PacketDecodingException {
+        this(keys, new CipherPosition(initialSequence, 0));
+    }
+
+    /** A decoder that continues a key epoch at {@code start} (sequence number and cipher position). */
+    public SshPacketDecoder(DirectionKeys keys, CipherPosition start) throws PacketDecodingException {
+        cipherName = keys.cipher();
         try {
             cipher = BuiltinCiphers.fromFactoryName(keys.cipher()).create();
-            byte[] iv = keys.iv().clone();
-            if (cipher.getAlgorithm().startsWith("ChaCha")) {
-                // chacha20-poly1305@openssh.com is keyed per packet by the sequence number
-                for (int i = 0; i < 8; i++) {
-                    iv[i] = (byte) (initialSequence >>> (56 - 8 * i));
-                }
-            }
-            cipher.init(Cipher.Mode.Decrypt, keys.key(), iv);
+            cipher.init(Cipher.Mode.Decrypt, keys.key(), start.ivFor(keys.cipher(), keys.iv()));
             tagSize = cipher.getAuthenticationTagSize();
             aead = tagSize > 0;
             blockSize = cipher.getCipherBlockSize();
@@ -70,7 +79,13 @@ public final class SshPacketDecoder {
         } catch (Exception e) {
             throw new PacketDecodingException("cannot set up " + keys + ": " + e.getMessage(), e);
         }
-        this.sequence = initialSequence & 0xffffffffL;
+        this.sequence = start.sequence() & 0xffffffffL;
+        this.blocks = start.blocks();
+    }
+
+    /** Where the cipher stands before the next packet. */
+    public CipherPosition position() {
+        return new CipherPosition(sequence, blocks);
     }
 
     /** Sequence number the next packet will carry. */
@@ -126,11 +141,14 @@ public final class SshPacketDecoder {
                             + " does not fit packet length " + packetLength);
                 }
                 long seq = sequence;
+                blocks = new CipherPosition(sequence, blocks).after(cipherName, etm || aead ? packetLength : 4 + packetLength).blocks();
                 sequence = (sequence + 1) & 0xffffffffL;
                 packets++;
                 packetLength = -1;
                 start += total;
-                sink.onPacket(seq, buffer, start - total + 5, payloadLength);
+                if (!sink.onPacket(seq, buffer, start - total + 5, payloadLength, total)) {
+                    break;
+                }
             }
         } catch (PacketDecodingException e) {
             throw e;
@@ -138,6 +156,22 @@ public final class SshPacketDecoder {
             throw new PacketDecodingException("packet " + sequence + ": " + e.getMessage(), e);
         }
         compact(start);
+    }
+
+    /** Hands out the bytes held back (an incomplete packet, or what followed a stop) and forgets them. */
+    public byte[] takeBuffered() {
+        if (packetLength >= 0) {
+            throw new IllegalStateException("a packet's first block is already decrypted; its bytes cannot move");
+        }
+        byte[] rest = Arrays.copyOf(buffer, buffered);
+        buffer = new byte[0];
+        buffered = 0;
+        return rest;
+    }
+
+    /** The ciphertext of the incomplete packet held back now (empty when the decoder stands between packets). */
+    public byte[] bufferedCopy() {
+        return Arrays.copyOf(buffer, buffered);
     }
 
     private void checkLength() throws PacketDecodingException {

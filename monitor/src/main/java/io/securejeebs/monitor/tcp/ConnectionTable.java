@@ -1,6 +1,8 @@
 package io.securejeebs.monitor.tcp;
 
+import io.securejeebs.monitor.app.ApplicationTracker;
 import io.securejeebs.monitor.app.ApplicationTrackerFactory;
+import io.securejeebs.monitor.app.ApplicationUpdates;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
@@ -13,7 +15,7 @@ import org.slf4j.LoggerFactory;
  * All tracked connections to the watched services. The capture thread feeds segments; the failover path
  * takes snapshots. Methods are synchronized: the lock is uncontended on the capture path.
  */
-public final class ConnectionTable {
+public final class ConnectionTable implements ApplicationUpdates {
     private static final Logger log = LoggerFactory.getLogger(ConnectionTable.class);
     /** A closed or unrecoverable connection stays visible this long after its last segment. */
     private static final long LINGER_MICROS = 60_000_000L;
@@ -55,7 +57,7 @@ public final class ConnectionTable {
                 if (c == null && !admit(key)) {
                     return;
                 }
-                c = new TcpConnection(key, s, trackers.create(key), memoryLimitPerConnection);
+                c = new TcpConnection(key, s, trackers.create(key, this), memoryLimitPerConnection);
                 connections.put(key, c);
                 log.debug("tracking {}", key);
             }
@@ -66,7 +68,7 @@ public final class ConnectionTable {
             if (s.has(TcpSegment.RST) || s.has(TcpSegment.FIN) || s.has(TcpSegment.SYN) || !admit(key)) {
                 return;
             }
-            c = TcpConnection.seenMidStream(key, s, trackers.create(key));
+            c = TcpConnection.seenMidStream(key, s, trackers.create(key, this));
             connections.put(key, c);
             log.info("{}: unrecoverable: {}", key, c.unrecoverableReason());
             return;
@@ -85,6 +87,19 @@ public final class ConnectionTable {
             }
         }
         sweep(s.timestampMicros);
+    }
+
+    @Override
+    public synchronized void apply(ConnectionKey key, ApplicationTracker app, ApplicationUpdate update) {
+        TcpConnection c = connections.get(key);
+        if (c == null || c.application() != app) {
+            return; // the connection ended, or a new one took its 4-tuple
+        }
+        TcpConnection.State before = c.state();
+        c.onApplicationUpdate(update);
+        if (c.state() != before && c.state() == TcpConnection.State.UNRECOVERABLE) {
+            log.warn("{}: unrecoverable: {}", key, c.unrecoverableReason());
+        }
     }
 
     private boolean admit(ConnectionKey key) {

@@ -74,6 +74,22 @@ public final class TcpConnection {
         return state;
     }
 
+    public ApplicationTracker application() {
+        return app;
+    }
+
+    /** Applies a change the tracker makes off the capture path (see {@link io.securejeebs.monitor.app.ApplicationUpdates}). */
+    void onApplicationUpdate(io.securejeebs.monitor.app.ApplicationUpdates.ApplicationUpdate update) {
+        if (state != State.ESTABLISHED && state != State.SYN_SENT) {
+            return;
+        }
+        try {
+            update.apply(); // consumed client bytes are released at the next segment, outside any delivery
+        } catch (TrackingException e) {
+            markUnrecoverable(e.getMessage());
+        }
+    }
+
     public int clientIsn() {
         return clientIsn;
     }
@@ -234,7 +250,7 @@ public final class TcpConnection {
                 if (clientFin || serverFin) {
                     yield "connection half-closed";
                 }
-                yield null;
+                yield app.unrecoverableReason();
             }
         };
         long clientBytes = clientToServer == null ? 0 : clientToServer.nextOffset();

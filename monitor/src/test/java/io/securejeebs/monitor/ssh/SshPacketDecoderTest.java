@@ -129,9 +129,10 @@ class SshPacketDecoderTest {
         List<Long> seqs = new ArrayList<>();
         for (int off = 0; off < stream.length; ) {
             int n = Math.min(stream.length - off, 1 + r.nextInt(3000));
-            dec.feed(stream, off, n, (seq, p, o, l) -> {
+            dec.feed(stream, off, n, (seq, p, o, l, w) -> {
                 got.add(java.util.Arrays.copyOfRange(p, o, o + l));
                 seqs.add(seq);
+                return true;
             });
             off += n;
         }
@@ -160,7 +161,7 @@ class SshPacketDecoderTest {
             SshPacketDecoder dec = new SshPacketDecoder(k, 3);
             List<byte[]> got = new ArrayList<>();
             try {
-                dec.feed(bad, 0, bad.length, (s, p, o, l) -> got.add(p));
+                dec.feed(bad, 0, bad.length, (s, p, o, l, w) -> got.add(p));
                 assertTrue(got.isEmpty(), "bit " + bit + " flipped, packet still accepted");
             } catch (PacketDecodingException expected) {
                 // rejected: good
@@ -168,7 +169,7 @@ class SshPacketDecoderTest {
         }
         if (!cipher.contains("gcm")) { // AES-GCM's nonce is its own invocation counter, not the sequence number
             assertThrows(PacketDecodingException.class, () -> new SshPacketDecoder(k, 4) // wrong sequence number
-                    .feed(packet, 0, packet.length, (s, p, o, l) -> { }));
+                    .feed(packet, 0, packet.length, (s, p, o, l, w) -> true));
         }
     }
 }

@@ -20,7 +20,7 @@ class ConnectionTableTest {
     private final FrameDecoder decoder = new FrameDecoder(FrameDecoder.DLT_EN10MB, counters);
     private final ConnectionTable table = new ConnectionTable(
             new WatchedServices(List.of(Frames.VIP), List.of(Frames.SERVICE_PORT)),
-            key -> new LineEchoTracker(), 1 << 20, 100, counters);
+            (key, updates) -> new LineEchoTracker(), 1 << 20, 100, counters);
     private final ConnectionKey key = new ConnectionKey(new Endpoint(Frames.CLIENT, Frames.CLIENT_PORT),
             new Endpoint(Frames.VIP, Frames.SERVICE_PORT));
     private long now = 1_700_000_000_000_000L;
@@ -138,7 +138,7 @@ class ConnectionTableTest {
     @Test
     void exceedingTheMemoryLimitMakesTheConnectionUnrecoverable() {
         ConnectionTable small = new ConnectionTable(new WatchedServices(List.of(Frames.VIP), List.of(Frames.SERVICE_PORT)),
-                k -> new LineEchoTracker(), 64 * 1024, 100, counters);
+                (k, u) -> new LineEchoTracker(), 64 * 1024, 100, counters);
         for (byte[] f : List.of(
                 Frames.fromClient().seq(C_ISN).flags(TcpSegment.SYN).mss(1460).build(),
                 Frames.fromServer().seq(S_ISN).ack(C_ISN + 1).flags(TcpSegment.SYN | TcpSegment.ACK).mss(1460).build())) {

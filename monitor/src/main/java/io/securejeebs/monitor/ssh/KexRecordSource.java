@@ -1,0 +1,24 @@
+package io.securejeebs.monitor.ssh;
+
+import io.securejeebs.keyexport.KexRecord;
+import io.securejeebs.monitor.tcp.ConnectionKey;
+
+/**
+ * Where the SSH tracker gets the opened KEX record of a key exchange it has watched. A live appliance
+ * fetches sealed records from MySQL and opens them; the offline mode does the same for a capture file.
+ * Delivery may happen on the calling thread, or later on another one.
+ */
+public interface KexRecordSource {
+    /** Receives the outcome of one request, exactly once. */
+    interface Delivery {
+        void record(KexRecord record);
+
+        /** The record could not be had: it never arrived in time, or it failed to open or verify. */
+        void failed(String reason);
+    }
+
+    /**
+     * Asks for the record of key exchange {@code ordinal} (0 = the initial one) of connection {@code key}.
+     */
+    void request(ConnectionKey key, int ordinal, Delivery delivery);
+}

@@ -1,0 +1,904 @@
+package io.securejeebs.monitor.ssh;
+
+import io.securejeebs.keyexport.KexRecord;
+import io.securejeebs.keyexport.kex.CipherPosition;
+import io.securejeebs.keyexport.kex.KexRecordException;
+import io.securejeebs.keyexport.kex.NegotiatedAlgorithms;
+import io.securejeebs.keyexport.kex.SessionKeys;
+import io.securejeebs.monitor.app.ApplicationTracker;
+import io.securejeebs.monitor.app.ApplicationUpdates;
+import io.securejeebs.monitor.tcp.ConnectionKey;
+import io.securejeebs.monitor.tcp.StreamSink;
+import io.securejeebs.monitor.tcp.TrackingException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.sshd.common.SshConstants;
+import org.apache.sshd.common.util.buffer.Buffer;
+import org.apache.sshd.common.util.buffer.ByteArrayBuffer;
+
+/**
+ * Follows one SSH connection from its reassembled TCP streams and the sealed KEX records, exactly as the
+ * server sees it (DESIGN §3.2): version lines and plaintext KEXINITs; then, with each key exchange's
+ * record, both directions decrypted and every MAC or tag verified; packet boundaries, sequence numbers
+ * (strict KEX resets them at every NEWKEYS), cipher positions, the user, the channels with their windows
+ * and requests, and the replay log: the verbatim client ciphertext of the setup prefix, then the
+ * plaintext of the state-setting messages. Channel data is not kept.
+ *
+ * <p>Anything that cannot be followed exactly (a bad MAC, garbage, a record that does not match the wire
+ * or never comes) is a {@link TrackingException}: the TCP layer marks this one connection unrecoverable
+ * with the reason, and the monitor goes on.
+ *
+ * <p>Not thread-safe: the capture thread calls it under the connection table's lock, and records arrive
+ * through {@link ApplicationUpdates}, under the same lock.
+ */
+public final class SshSessionTracker implements ApplicationTracker {
+    public static final String PROTOCOL = "ssh";
+
+    /** Limits that keep a hostile or broken stream from growing memory. */
+    public record Limits(int maxPrefixBytes, int maxPendingBytes, int maxChannels, int maxRequestsPerChannel,
+                         int commandLinesKept) {
+        public static final Limits DEFAULT = new Limits(64 << 10, 1 << 20, 64, 64, 0);
+    }
+
+    private static final int MAX_LINE = 255;
+    private static final int MAX_PRE_VERSION_LINES = 32;
+    private static final int MAX_PLAIN_PACKET = 256 << 10;
+    private static final int MAX_PENDING_RECORDS = 4;
+
+    private final ConnectionKey key;
+    private final KexRecordSource records;
+    private final ApplicationUpdates updates;
+    private final Limits limits;
+
+    private final Direction c2s = new Direction(true);
+    private final Direction s2c = new Direction(false);
+
+    /** Keys of applied records not yet used by both directions, by ordinal. */
+    private final Map<Integer, SessionKeys> keys = new TreeMap<>();
+    /** Captured KEXINIT payloads not yet checked against their record: [client, server], by ordinal. */
+    private final Map<Integer, byte[][]> kexInits = new HashMap<>();
+    /** Records received whose KEXINITs were not all captured yet, by ordinal. */
+    private final Map<Integer, KexRecord> uncheckedRecords = new HashMap<>();
+    private int requestedOrdinal = -1;
+    private int appliedRecords;
+    private KexRecord firstKex;
+    private String sessionIdFingerprint;
+    private boolean strictKex;
+    private boolean pumping;
+    private final List<ApplicationUpdates.ApplicationUpdate> inlineDeliveries = new ArrayList<>(0);
+    private boolean disconnected;
+
+    // user authentication
+    private String authUser;
+    private String authMethod;
+    private String lastRequestUser;
+    private String lastRequestMethod;
+    private int authAttempts;
+
+    // connection layer
+    private final Map<Integer, Channel> pendingOpens = new HashMap<>();   // by client id
+    private final Map<Integer, Channel> byServerId = new TreeMap<>();
+    private final Map<Integer, Channel> byClientId = new HashMap<>();
+    private int nextServerChannelId;
+    private int prefixMaxChannelId = -1;
+    private final List<byte[]> globalRequests = new ArrayList<>();
+
+    // replay prefix: the client's ciphertext from offset 0 up to the first message that is not setup
+    private byte[] prefix = new byte[2048];
+    private int prefixLength;
+    private boolean prefixComplete;
+    private int prefixPackets;
+    private CipherPosition prefixEndPosition;
+
+    public SshSessionTracker(ConnectionKey key, KexRecordSource records, ApplicationUpdates updates, Limits limits) {
+        this.key = key;
+        this.records = records;
+        this.updates = updates;
+        this.limits = limits;
+    }
+
+    @Override
+    public String protocol() {
+        return PROTOCOL;
+    }
+
+    @Override
+    public StreamSink clientStream() {
+        return (offset, data, off, len) -> {
+            keepPrefix(data, off, len);
+            c2s.feed(data, off, len);
+            pump();
+        };
+    }
+
+    @Override
+    public StreamSink serverStream() {
+        return (offset, data, off, len) -> {
+            s2c.feed(data, off, len);
+            pump();
+        };
+    }
+
+    @Override
+    public long clientConsumedOffset() {
+        return c2s.wholePacketsEnd;
+    }
+
+    @Override
+    public SshSessionModel resumeState() {
+        List<ChannelModel> channels = new ArrayList<>();
+        for (Channel ch : byServerId.values()) {
+            channels.add(ch.model());
+        }
+        // An open prefix (nothing but setup so far) ends at the last whole client packet.
+        int length = prefixComplete ? prefixLength : (int) Math.min(prefixLength, c2s.wholePacketsEnd);
+        CipherPosition end = prefixComplete ? prefixEndPosition
+                : c2s.keyEpoch == 0 && c2s.phase == Phase.ENCRYPTED ? c2s.decoder.position() : null;
+        return new SshSessionModel(c2s.version, s2c.version, sessionIdFingerprint, strictKex, appliedRecords,
+                c2s.model(), s2c.model(), authUser, authMethod, authAttempts, List.copyOf(channels),
+                nextServerChannelId, globalRequests.stream().map(byte[]::clone).toList(), prefixComplete,
+                length, prefixPackets, end, prefixMaxChannelId,
+                Arrays.copyOf(prefix, length), firstKex, s2c.partialPacket());
+    }
+
+    @Override
+    public String unrecoverableReason() {
+        if (disconnected) {
+            return "the session sent SSH_MSG_DISCONNECT";
+        }
+        if (c2s.phase != Phase.ENCRYPTED || s2c.phase != Phase.ENCRYPTED) {
+            return c2s.keyEpoch < 0 || s2c.keyEpoch < 0 ? "the initial key exchange has not completed"
+                    : "a key exchange is in progress (waiting for KEX record #" + Math.max(c2s.waitingFor, s2c.waitingFor) + ")";
+        }
+        if (authUser == null) {
+            return "user authentication has not completed";
+        }
+        if (!pendingOpens.isEmpty()) {
+            return "a channel open is in progress";
+        }
+        if (prefixEndPosition == null && prefixComplete) {
+            return "the replay prefix could not be delimited";
+        }
+        return null;
+    }
+
+    // ---------------------------------------------------------------- records
+
+    /** Requests records as directions reach NEWKEYS, and moves directions whose keys have arrived. */
+    private void pump() throws TrackingException {
+        if (pumping) {
+            return; // a record delivered on this thread, inside request(): the outer loop goes on
+        }
+        pumping = true;
+        try {
+            boolean progress = true;
+            while (progress) {
+                progress = false;
+                int wanted = Math.max(c2s.waitingFor, s2c.waitingFor);
+                if (wanted > requestedOrdinal) {
+                    if (wanted > requestedOrdinal + 1) {
+                        throw new TrackingException("key exchange #" + wanted + " began before #" + (requestedOrdinal + 1)
+                                + " was seen to end");
+                    }
+                    requestedOrdinal = wanted;
+                    request(wanted);
+                    progress = true;
+                }
+                while (!inlineDeliveries.isEmpty()) {
+                    inlineDeliveries.remove(0).apply();
+                    progress = true;
+                }
+                progress |= c2s.activateIfKeysArrived();
+                progress |= s2c.activateIfKeysArrived();
+            }
+        } finally {
+            pumping = false;
+        }
+    }
+
+    /**
+     * Asks for a record. A delivery on this very thread, inside the call (offline mode), is applied by
+     * {@link #pump()} right after; a later one, from another thread, goes through the table's lock.
+     */
+    private void request(int ordinal) {
+        Thread caller = Thread.currentThread();
+        boolean[] returned = new boolean[1];
+        records.request(key, ordinal, new KexRecordSource.Delivery() {
+            @Override
+            public void record(KexRecord record) {
+                deliver(() -> onKexRecord(ordinal, record));
+            }
+
+            @Override
+            public void failed(String reason) {
+                deliver(() -> {
+                    throw new TrackingException("KEX record #" + ordinal + ": " + reason);
+                });
+            }
+
+            private void deliver(ApplicationUpdates.ApplicationUpdate update) {
+                if (!returned[0] && Thread.currentThread() == caller) {
+                    inlineDeliveries.add(update);
+                } else {
+                    updates.apply(key, SshSessionTracker.this, update);
+                }
+            }
+        });
+        returned[0] = true;
+    }
+
+    /** A record arrived (on any thread, under the table's lock). */
+    void onKexRecord(int ordinal, KexRecord record) throws TrackingException {
+        if (record.ordinal() != ordinal) {
+            throw new TrackingException("asked for KEX record #" + ordinal + " and got #" + record.ordinal());
+        }
+        if (ordinal == 0) {
+            if (c2s.version != null && !c2s.version.equals(record.clientVersion())
+                    || s2c.version != null && !s2c.version.equals(record.serverVersion())) {
+                throw new TrackingException("KEX record #0: the identification lines differ from the wire");
+            }
+            firstKex = record;
+            strictKex = record.strictKex();
+            sessionIdFingerprint = fingerprint(record.sessionId());
+        } else if (firstKex != null && !Arrays.equals(firstKex.sessionId(), record.sessionId())) {
+            throw new TrackingException("KEX record #" + ordinal + " belongs to another session");
+        }
+        uncheckedRecords.put(ordinal, record);
+        checkKexInits(ordinal);
+        try {
+            keys.put(ordinal, SessionKeys.derive(record,
+                    NegotiatedAlgorithms.of(record.clientKexInit(), record.serverKexInit())));
+        } catch (KexRecordException e) {
+            throw new TrackingException("KEX record #" + ordinal + ": " + e.getMessage());
+        }
+        appliedRecords++;
+        pump();
+    }
+
+    private void onKexInit(boolean fromClient, int ordinal, byte[] payload, int off, int len) throws TrackingException {
+        byte[][] pair = kexInits.computeIfAbsent(ordinal, k -> new byte[2][]);
+        pair[fromClient ? 0 : 1] = Arrays.copyOfRange(payload, off, off + len);
+        if (kexInits.size() > MAX_PENDING_RECORDS) {
+            throw new TrackingException("too many key exchanges without their records");
+        }
+        checkKexInits(ordinal);
+    }
+
+    /** The record's I_C and I_S must be the very KEXINITs on the wire. */
+    private void checkKexInits(int ordinal) throws TrackingException {
+        KexRecord r = uncheckedRecords.get(ordinal);
+        byte[][] pair = kexInits.get(ordinal);
+        if (r == null || pair == null) {
+            return;
+        }
+        if (pair[0] != null && !Arrays.equals(pair[0], r.clientKexInit())) {
+            throw new TrackingException("KEX record #" + ordinal + ": I_C differs from the client's KEXINIT on the wire");
+        }
+        if (pair[1] != null && !Arrays.equals(pair[1], r.serverKexInit())) {
+            throw new TrackingException("KEX record #" + ordinal + ": I_S differs from the server's KEXINIT on the wire");
+        }
+        if (pair[0] != null && pair[1] != null) {
+            uncheckedRecords.remove(ordinal);
+            kexInits.remove(ordinal);
+        }
+    }
+
+    private static String fingerprint(byte[] sessionId) {
+        try {
+            byte[] d = MessageDigest.getInstance("SHA-256").digest(sessionId);
+            return HexFormat.of().formatHex(d, 0, 4);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    // ---------------------------------------------------------------- prefix
+
+    private void keepPrefix(byte[] data, int off, int len) throws TrackingException {
+        if (prefixComplete) {
+            return;
+        }
+        if (prefixLength + len > limits.maxPrefixBytes()) {
+            // Setup longer than the limit: the prefix ends at the last whole packet; the rest is controlled replay.
+            closePrefix(c2s.wholePacketsEnd, c2s.decoder == null ? null : c2s.decoder.position(), "limit");
+            return;
+        }
+        if (prefixLength + len > prefix.length) {
+            prefix = Arrays.copyOf(prefix, Math.max(prefixLength + len, prefix.length * 2));
+        }
+        System.arraycopy(data, off, prefix, prefixLength, len);
+        prefixLength += len;
+    }
+
+    private void closePrefix(long endOffset, CipherPosition position, String why) throws TrackingException {
+        if (c2s.keyEpoch != 0 && position != null) {
+            throw new TrackingException("the replay prefix would end under rekeyed keys");
+        }
+        prefixComplete = true;
+        prefixLength = (int) Math.min(prefixLength, endOffset);
+        prefix = Arrays.copyOf(prefix, prefixLength);
+        prefixEndPosition = position;
+    }
+
+    /** Whether a client message may be part of the verbatim prefix (setup, with no effect on data flow). */
+    private static boolean isSetup(int cmd) {
+        return switch (cmd) {
+            case SshConstants.SSH_MSG_IGNORE, SshConstants.SSH_MSG_DEBUG, SshConstants.SSH_MSG_SERVICE_REQUEST,
+                 SshConstants.SSH_MSG_USERAUTH_REQUEST, SshConstants.SSH_MSG_USERAUTH_INFO_RESPONSE,
+                 SshConstants.SSH_MSG_GLOBAL_REQUEST, SshConstants.SSH_MSG_CHANNEL_OPEN,
+                 SshConstants.SSH_MSG_CHANNEL_REQUEST -> true;
+            default -> false;
+        };
+    }
+
+    // ---------------------------------------------------------------- messages
+
+    private void onClientMessage(long seq, byte[] p, int off, int len, long start, long end) throws TrackingException {
+        int cmd = p[off] & 0xff;
+        if (!prefixComplete) {
+            if (c2s.keyEpoch < 0 || (c2s.keyEpoch == 0 && isSetup(cmd))) {
+                prefixPackets++; // the plaintext key exchange, then setup messages under the first keys
+            } else {
+                closePrefix(start, c2s.positionBefore, "message " + cmd);
+            }
+        }
+        boolean inPrefix = !prefixComplete;
+        Buffer b = new ByteArrayBuffer(p, off + 1, len - 1, true);
+        try {
+            switch (cmd) {
+                case SshConstants.SSH_MSG_USERAUTH_REQUEST -> {
+                    lastRequestUser = b.getString();
+                    b.getString(); // service
+                    lastRequestMethod = b.getString();
+                    authAttempts++;
+                }
+                case SshConstants.SSH_MSG_GLOBAL_REQUEST -> {
+                    String name = b.getString();
+                    if (!inPrefix && !name.startsWith("keepalive@")) {
+                        if (globalRequests.size() >= limits.maxRequestsPerChannel()) {
+                            throw new TrackingException("more than " + limits.maxRequestsPerChannel() + " global requests to replay");
+                        }
+                        globalRequests.add(Arrays.copyOfRange(p, off, off + len));
+                    }
+                }
+                case SshConstants.SSH_MSG_CHANNEL_OPEN -> {
+                    String type = b.getString();
+                    int clientId = b.getInt();
+                    long window = b.getUInt();
+                    int maxPacket = b.getInt();
+                    if (pendingOpens.size() + byServerId.size() >= limits.maxChannels()) {
+                        throw new TrackingException("more than " + limits.maxChannels() + " channels");
+                    }
+                    Channel ch = new Channel(type, clientId, window, maxPacket, Arrays.copyOfRange(p, off, off + len), inPrefix);
+                    pendingOpens.put(clientId, ch);
+                }
+                case SshConstants.SSH_MSG_CHANNEL_WINDOW_ADJUST -> channelByServerId(b.getInt(), cmd).clientWindow += b.getUInt();
+                case SshConstants.SSH_MSG_CHANNEL_DATA -> {
+                    Channel ch = channelByServerId(b.getInt(), cmd);
+                    int n = b.getInt();
+                    ch.serverWindow -= n;
+                    if (ch.lines != null) {
+                        ch.lines.accept(p, off + 9, Math.min(n, len - 9));
+                    }
+                }
+                case SshConstants.SSH_MSG_CHANNEL_EXTENDED_DATA -> {
+                    Channel ch = channelByServerId(b.getInt(), cmd);
+                    b.getInt();
+                    ch.serverWindow -= b.getInt();
+                }
+                case SshConstants.SSH_MSG_CHANNEL_EOF -> channelByServerId(b.getInt(), cmd).eofFromClient = true;
+                case SshConstants.SSH_MSG_CHANNEL_CLOSE -> {
+                    Channel ch = channelByServerId(b.getInt(), cmd);
+                    ch.closeFromClient = true;
+                    forgetIfClosed(ch);
+                }
+                case SshConstants.SSH_MSG_CHANNEL_REQUEST -> {
+                    Channel ch = channelByServerId(b.getInt(), cmd);
+                    ch.onRequest(b, Arrays.copyOfRange(p, off, off + len), inPrefix);
+                }
+                case SshConstants.SSH_MSG_DISCONNECT -> disconnected = true;
+                case SshConstants.SSH_MSG_KEXINIT -> onKexInit(true, c2s.newKeysSeen, p, off, len);
+                default -> { }
+            }
+        } catch (RuntimeException e) { // MINA's Buffer: a field runs past the payload
+            throw new TrackingException("c->s packet " + seq + " (message " + cmd + "): malformed: " + e.getMessage());
+        }
+    }
+
+    private void onServerMessage(long seq, byte[] p, int off, int len) throws TrackingException {
+        int cmd = p[off] & 0xff;
+        Buffer b = new ByteArrayBuffer(p, off + 1, len - 1, true);
+        try {
+            switch (cmd) {
+                case SshConstants.SSH_MSG_USERAUTH_SUCCESS -> {
+                    if (lastRequestUser == null) {
+                        throw new TrackingException("USERAUTH_SUCCESS without a request");
+                    }
+                    authUser = lastRequestUser;
+                    authMethod = lastRequestMethod;
+                }
+                case SshConstants.SSH_MSG_CHANNEL_OPEN_CONFIRMATION -> {
+                    int clientId = b.getInt();
+                    int serverId = b.getInt();
+                    Channel ch = pendingOpens.remove(clientId);
+                    if (ch == null) {
+                        throw new TrackingException("server confirmed channel " + clientId + " that the client never opened");
+                    }
+                    ch.serverId = serverId;
+                    ch.serverWindow = b.getUInt();
+                    ch.serverMaxPacket = b.getInt();
+                    byServerId.put(serverId, ch);
+                    byClientId.put(clientId, ch);
+                    nextServerChannelId = Math.max(nextServerChannelId, serverId + 1);
+                    if (ch.openedInPrefix) {
+                        prefixMaxChannelId = Math.max(prefixMaxChannelId, serverId);
+                    }
+                }
+                case SshConstants.SSH_MSG_CHANNEL_OPEN_FAILURE -> pendingOpens.remove(b.getInt());
+                case SshConstants.SSH_MSG_CHANNEL_WINDOW_ADJUST -> channelByClientId(b.getInt(), cmd).serverWindow += b.getUInt();
+                case SshConstants.SSH_MSG_CHANNEL_DATA -> {
+                    Channel ch = channelByClientId(b.getInt(), cmd);
+                    ch.clientWindow -= b.getInt();
+                }
+                case SshConstants.SSH_MSG_CHANNEL_EXTENDED_DATA -> {
+                    Channel ch = channelByClientId(b.getInt(), cmd);
+                    b.getInt();
+                    ch.clientWindow -= b.getInt();
+                }
+                case SshConstants.SSH_MSG_CHANNEL_EOF -> channelByClientId(b.getInt(), cmd).eofFromServer = true;
+                case SshConstants.SSH_MSG_CHANNEL_CLOSE -> {
+                    Channel ch = channelByClientId(b.getInt(), cmd);
+                    ch.closeFromServer = true;
+                    forgetIfClosed(ch);
+                }
+                case SshConstants.SSH_MSG_DISCONNECT -> disconnected = true;
+                case SshConstants.SSH_MSG_KEXINIT -> onKexInit(false, s2c.newKeysSeen, p, off, len);
+                default -> { }
+            }
+        } catch (RuntimeException e) {
+            throw new TrackingException("s->c packet " + seq + " (message " + cmd + "): malformed: " + e.getMessage());
+        }
+    }
+
+    private Channel channelByServerId(int id, int cmd) throws TrackingException {
+        Channel ch = byServerId.get(id);
+        if (ch == null) {
+            throw new TrackingException("client message " + cmd + " for unknown server channel " + id);
+        }
+        return ch;
+    }
+
+    private Channel channelByClientId(int id, int cmd) throws TrackingException {
+        Channel ch = byClientId.get(id);
+        if (ch == null) {
+            throw new TrackingException("server message " + cmd + " for unknown client channel " + id);
+        }
+        return ch;
+    }
+
+    private void forgetIfClosed(Channel ch) {
+        if (ch.closeFromClient && ch.closeFromServer) {
+            byServerId.remove(ch.serverId);
+            byClientId.remove(ch.clientId);
+        }
+    }
+
+    /** Whether the session has ended with a DISCONNECT in either direction. */
+    public boolean disconnected() {
+        return disconnected;
+    }
+
+    // ---------------------------------------------------------------- channels
+
+    private final class Channel {
+        final String type;
+        final int clientId;
+        final byte[] openPayload;
+        final boolean openedInPrefix;
+        int serverId = -1;
+        long serverWindow;
+        int serverMaxPacket;
+        long clientWindow;
+        final int clientMaxPacket;
+        ChannelModel.PtyRequest pty;
+        Map<String, String> env;
+        String command;
+        String commandArgument;
+        boolean eofFromClient;
+        boolean eofFromServer;
+        boolean closeFromClient;
+        boolean closeFromServer;
+        List<byte[]> requestsAfterPrefix;
+        CommandLines lines;
+
+        Channel(String type, int clientId, long window, int maxPacket, byte[] openPayload, boolean openedInPrefix) {
+            this.type = type;
+            this.clientId = clientId;
+            this.clientWindow = window;
+            this.clientMaxPacket = maxPacket;
+            this.openPayload = openPayload;
+            this.openedInPrefix = openedInPrefix;
+        }
+
+        void onRequest(Buffer b, byte[] payload, boolean inPrefix) throws TrackingException {
+            String request = b.getString();
+            b.getBoolean(); // want-reply
+            boolean windowChange = false;
+            switch (request) {
+                case "pty-req" -> pty = new ChannelModel.PtyRequest(b.getString(), b.getInt(), b.getInt(), b.getInt(),
+                        b.getInt(), b.getBytes());
+                case "window-change" -> {
+                    windowChange = true;
+                    int cols = b.getInt();
+                    int rows = b.getInt();
+                    int wpx = b.getInt();
+                    int hpx = b.getInt();
+                    if (pty != null) {
+                        pty = new ChannelModel.PtyRequest(pty.term(), cols, rows, wpx, hpx, pty.modes());
+                    }
+                }
+                case "env" -> {
+                    if (env == null) {
+                        env = new java.util.LinkedHashMap<>();
+                    }
+                    if (env.size() < limits.maxRequestsPerChannel()) {
+                        env.put(b.getString(), b.getString());
+                    }
+                }
+                case "shell" -> {
+                    command = "shell";
+                    if (limits.commandLinesKept() > 0) {
+                        lines = new CommandLines(limits.commandLinesKept());
+                    }
+                }
+                case "exec" -> {
+                    command = "exec";
+                    commandArgument = b.getString();
+                }
+                case "subsystem" -> {
+                    command = "subsystem";
+                    commandArgument = b.getString();
+                }
+                default -> { }
+            }
+            if (inPrefix) {
+                return;
+            }
+            if (requestsAfterPrefix == null) {
+                requestsAfterPrefix = new ArrayList<>(2);
+            }
+            if (windowChange) { // only the latest size matters
+                requestsAfterPrefix.removeIf(r -> "window-change".equals(requestName(r)));
+            }
+            if (requestsAfterPrefix.size() >= limits.maxRequestsPerChannel()) {
+                throw new TrackingException("channel " + serverId + ": more than " + limits.maxRequestsPerChannel()
+                        + " requests to replay");
+            }
+            requestsAfterPrefix.add(payload);
+        }
+
+        ChannelModel model() {
+            return new ChannelModel(serverId, clientId, type, serverWindow, serverMaxPacket, clientWindow,
+                    clientMaxPacket, pty, env == null ? Map.of() : Map.copyOf(env), command, commandArgument,
+                    openedInPrefix, eofFromClient, eofFromServer, closeFromClient, closeFromServer, openPayload,
+                    requestsAfterPrefix == null ? List.of() : List.copyOf(requestsAfterPrefix),
+                    lines == null ? List.of() : lines.snapshot());
+        }
+    }
+
+    /** The request name of a CHANNEL_REQUEST payload. */
+    static String requestName(byte[] payload) {
+        Buffer b = new ByteArrayBuffer(payload, 1, payload.length - 1, true);
+        b.getInt();
+        return b.getString();
+    }
+
+    /**
+     * The command lines typed into a shell, as well as keystrokes tell: printable characters, backspace,
+     * Ctrl-U, and escape sequences (cursor keys) skipped. Only kept when configured: typed lines may hold
+     * secrets.
+     */
+    static final class CommandLines {
+        private final int keep;
+        private final List<String> done = new ArrayList<>();
+        private final StringBuilder line = new StringBuilder();
+        private boolean escape;
+
+        CommandLines(int keep) {
+            this.keep = keep;
+        }
+
+        void accept(byte[] data, int off, int len) {
+            for (int i = off; i < off + len; i++) {
+                int c = data[i] & 0xff;
+                if (escape) {
+                    escape = !(c >= 0x40 && c <= 0x7e && c != '[' && c != 'O');
+                } else if (c == 0x1b) {
+                    escape = true;
+                } else if (c == '\r' || c == '\n') {
+                    if (!line.isEmpty()) {
+                        done.add(line.toString());
+                        if (done.size() > keep) {
+                            done.remove(0);
+                        }
+                        line.setLength(0);
+                    }
+                } else if (c == 0x7f || c == 0x08) {
+                    if (!line.isEmpty()) {
+                        line.setLength(line.length() - 1);
+                    }
+                } else if (c == 0x15 || c == 0x03) { // Ctrl-U, Ctrl-C
+                    line.setLength(0);
+                } else if (c >= 0x20 && line.length() < 512) {
+                    line.append((char) c);
+                }
+            }
+        }
+
+        List<String> snapshot() {
+            return List.copyOf(done);
+        }
+    }
+
+    // ---------------------------------------------------------------- one direction
+
+    private enum Phase { VERSION, PLAIN, WAITING_KEYS, ENCRYPTED }
+
+    private final class Direction {
+        final boolean fromClient;
+        final String name;
+        Phase phase = Phase.VERSION;
+        String version;
+        byte[] line = new byte[64];
+        int lineLength;
+        int preVersionLines;
+        byte[] plain = new byte[0];
+        int plainLength;
+        long sequence;
+        long plaintextPackets;
+        /** NEWKEYS seen in this direction: the key epoch after the last one is {@code newKeysSeen - 1}. */
+        int newKeysSeen;
+        int keyEpoch = -1;
+        /** The key epoch this direction waits for, -1 when it waits for none. */
+        int waitingFor = -1;
+        SshPacketDecoder decoder;
+        long packetsInEarlierEpochs;
+        SessionKeys.DirectionKeys directionKeys;
+        byte[] pending;
+        int pendingLength;
+        /** Stream offset just past the last whole packet (or the version line). */
+        long wholePacketsEnd;
+        CipherPosition positionBefore;
+        TrackingException stoppedBy;
+
+        Direction(boolean fromClient) {
+            this.fromClient = fromClient;
+            this.name = fromClient ? "c->s" : "s->c";
+        }
+
+        void feed(byte[] data, int off, int len) throws TrackingException {
+            int end = off + len;
+            while (off < end) {
+                switch (phase) {
+                    case VERSION -> off = readVersion(data, off, end);
+                    case PLAIN -> off = readPlain(data, off, end);
+                    case WAITING_KEYS -> {
+                        holdPending(data, off, end - off);
+                        off = end;
+                    }
+                    case ENCRYPTED -> off = readEncrypted(data, off, end);
+                }
+            }
+        }
+
+        private int readVersion(byte[] data, int off, int end) throws TrackingException {
+            while (off < end) {
+                byte c = data[off++];
+                if (c == '\n') {
+                    int n = lineLength > 0 && line[lineLength - 1] == '\r' ? lineLength - 1 : lineLength;
+                    String text = new String(line, 0, n, StandardCharsets.UTF_8);
+                    wholePacketsEnd += lineLength + 1;
+                    lineLength = 0;
+                    if (text.startsWith("SSH-")) {
+                        if (!text.startsWith("SSH-2.0-") && !text.startsWith("SSH-1.99-")) {
+                            throw new TrackingException(name + ": not SSH 2.0: " + printable(text));
+                        }
+                        version = text;
+                        line = null;
+                        phase = Phase.PLAIN;
+                        return off;
+                    }
+                    if (fromClient || ++preVersionLines > MAX_PRE_VERSION_LINES) {
+                        throw new TrackingException(name + ": no SSH identification line: " + printable(text));
+                    }
+                } else {
+                    if (lineLength == MAX_LINE) {
+                        throw new TrackingException(name + ": identification line longer than " + MAX_LINE + " bytes");
+                    }
+                    if (lineLength == line.length) {
+                        line = Arrays.copyOf(line, MAX_LINE);
+                    }
+                    line[lineLength++] = c;
+                }
+            }
+            return off;
+        }
+
+        /** Plaintext binary packets (before the first NEWKEYS). */
+        private int readPlain(byte[] data, int off, int end) throws TrackingException {
+            while (off < end && phase == Phase.PLAIN) {
+                int need = plainLength < 4 ? 4 : 4 + readInt(plain, 0);
+                int take = Math.min(end - off, need - plainLength);
+                if (plain.length < need) {
+                    plain = Arrays.copyOf(plain, Math.max(need, 64));
+                }
+                System.arraycopy(data, off, plain, plainLength, take);
+                plainLength += take;
+                off += take;
+                if (plainLength == 4) {
+                    int packetLength = readInt(plain, 0);
+                    if (packetLength < 5 || packetLength > MAX_PLAIN_PACKET || (packetLength + 4) % 8 != 0) {
+                        throw new TrackingException(name + ": invalid plaintext packet length " + packetLength);
+                    }
+                    continue;
+                }
+                if (plainLength < 4 || plainLength < 4 + readInt(plain, 0)) {
+                    continue;
+                }
+                int packetLength = readInt(plain, 0);
+                int padding = plain[4] & 0xff;
+                int payloadLength = packetLength - 1 - padding;
+                if (padding < 4 || payloadLength < 1) {
+                    throw new TrackingException(name + ": plaintext packet with padding " + padding + " in " + packetLength);
+                }
+                long seq = sequence;
+                sequence = (sequence + 1) & 0xffffffffL;
+                plaintextPackets++;
+                long start = wholePacketsEnd;
+                wholePacketsEnd += 4 + packetLength;
+                plainLength = 0;
+                onPacket(seq, plain, 5, payloadLength, start, wholePacketsEnd);
+                if (plain.length > 4096) {
+                    plain = new byte[0]; // KEXINIT-sized buffers are not kept for the whole session
+                }
+            }
+            return off;
+        }
+
+        private int readEncrypted(byte[] data, int off, int end) throws TrackingException {
+            try {
+                positionBefore = decoder.position();
+                decoder.feed(data, off, end - off, (seq, p, o, l, wire) -> {
+                    long start = wholePacketsEnd;
+                    wholePacketsEnd += wire;
+                    try {
+                        boolean more = onPacket(seq, p, o, l, start, wholePacketsEnd);
+                        positionBefore = decoder.position();
+                        return more;
+                    } catch (TrackingException e) {
+                        stoppedBy = e;
+                        return false;
+                    }
+                });
+            } catch (PacketDecodingException e) {
+                throw new TrackingException(name + " (key epoch " + keyEpoch + "): " + e.getMessage());
+            }
+            if (stoppedBy != null) {
+                throw stoppedBy;
+            }
+            if (phase == Phase.WAITING_KEYS) { // stopped at NEWKEYS: what follows is under the next keys
+                byte[] rest = decoder.takeBuffered();
+                holdPending(rest, 0, rest.length);
+            }
+            return end;
+        }
+
+        /** @return whether to go on decoding in this epoch */
+        private boolean onPacket(long seq, byte[] p, int o, int l, long start, long end) throws TrackingException {
+            int cmd = p[o] & 0xff;
+            if (fromClient) {
+                onClientMessage(seq, p, o, l, start, end);
+            } else {
+                onServerMessage(seq, p, o, l);
+            }
+            if (cmd == SshConstants.SSH_MSG_NEWKEYS) {
+                waitingFor = newKeysSeen++;
+                phase = Phase.WAITING_KEYS;
+                sequence = decoder == null ? sequence : decoder.nextSequence();
+                return false;
+            }
+            return true;
+        }
+
+        private void holdPending(byte[] data, int off, int len) throws TrackingException {
+            if (len == 0) {
+                return;
+            }
+            if (pendingLength + len > limits.maxPendingBytes()) {
+                throw new TrackingException(name + ": KEX record #" + waitingFor + " has not arrived and "
+                        + (pendingLength + len) + " bytes wait for its keys (limit " + limits.maxPendingBytes() + ")");
+            }
+            if (pending == null || pendingLength + len > pending.length) {
+                pending = Arrays.copyOf(pending == null ? new byte[0] : pending, Math.max(pendingLength + len, 1024));
+            }
+            System.arraycopy(data, off, pending, pendingLength, len);
+            pendingLength += len;
+        }
+
+        boolean activateIfKeysArrived() throws TrackingException {
+            if (phase != Phase.WAITING_KEYS || !keys.containsKey(waitingFor)) {
+                return false;
+            }
+            SessionKeys k = keys.get(waitingFor);
+            directionKeys = fromClient ? k.clientToServer() : k.serverToClient();
+            keyEpoch = waitingFor;
+            waitingFor = -1;
+            if (strictKex) {
+                sequence = 0;
+            }
+            try {
+                if (decoder != null) {
+                    packetsInEarlierEpochs += decoder.packetsDecoded();
+                }
+                decoder = new SshPacketDecoder(directionKeys, new CipherPosition(sequence, 0));
+            } catch (PacketDecodingException e) {
+                throw new TrackingException(name + ": " + e.getMessage());
+            }
+            phase = Phase.ENCRYPTED;
+            plain = null;
+            dropKeysBothUsed();
+            byte[] held = pending;
+            int n = pendingLength;
+            pending = null;
+            pendingLength = 0;
+            if (n > 0) {
+                feed(held, 0, n);
+            }
+            return true;
+        }
+
+        DirectionModel model() {
+            if (decoder == null) {
+                return new DirectionModel("none", null, -1, sequence, 0, plaintextPackets, plainLength + pendingLength, null);
+            }
+            CipherPosition at = decoder.position();
+            return new DirectionModel(directionKeys.cipher(), directionKeys.mac(), keyEpoch, at.sequence(), at.blocks(),
+                    plaintextPackets + packetsInEarlierEpochs + decoder.packetsDecoded(), decoder.bytesBuffered()
+                    + pendingLength, directionKeys);
+        }
+
+        byte[] partialPacket() {
+            return decoder == null ? new byte[0] : decoder.bufferedCopy();
+        }
+    }
+
+    /** Keys both directions have moved past are forgotten. */
+    private void dropKeysBothUsed() {
+        int oldestInUse = Math.min(c2s.keyEpoch, s2c.keyEpoch);
+        keys.keySet().removeIf(ordinal -> ordinal < oldestInUse);
+    }
+
+    private static int readInt(byte[] b, int i) {
+        return ((b[i] & 0xff) << 24) | ((b[i + 1] & 0xff) << 16) | ((b[i + 2] & 0xff) << 8) | (b[i + 3] & 0xff);
+    }
+
+    private static String printable(String s) {
+        StringBuilder out = new StringBuilder();
+        for (char c : s.toCharArray()) {
+            out.append(c >= 0x20 && c < 0x7f ? c : '?');
+            if (out.length() >= 80) {
+                out.append('…');
+                break;
+            }
+        }
+        return '"' + out.toString() + '"';
+    }
+}
