@@ -21,4 +21,12 @@ public interface KexRecordSource {
      * Asks for the record of key exchange {@code ordinal} (0 = the initial one) of connection {@code key}.
      */
     void request(ConnectionKey key, int ordinal, Delivery delivery);
+
+    /**
+     * The same, knowing the session: {@code sessionId} (from record #0) is null for ordinal 0. A source
+     * that checks bindings requires later records to belong to that very session.
+     */
+    default void request(ConnectionKey key, int ordinal, byte[] sessionId, Delivery delivery) {
+        request(key, ordinal, delivery);
+    }
 }

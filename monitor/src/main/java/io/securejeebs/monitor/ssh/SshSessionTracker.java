@@ -211,7 +211,7 @@ public final class SshSessionTracker implements ApplicationTracker {
     private void request(int ordinal) {
         Thread caller = Thread.currentThread();
         boolean[] returned = new boolean[1];
-        records.request(key, ordinal, new KexRecordSource.Delivery() {
+        records.request(key, ordinal, firstKex == null ? null : firstKex.sessionId(), new KexRecordSource.Delivery() {
             @Override
             public void record(KexRecord record) {
                 deliver(() -> onKexRecord(ordinal, record));
