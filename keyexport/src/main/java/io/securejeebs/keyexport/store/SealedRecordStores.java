@@ -31,6 +31,12 @@ public final class SealedRecordStores {
         return new KexRecordStore(DatabaseSettings.of(url, user, readPassword(passwordFile), timeout), sealer);
     }
 
+    /** The appliance's read side: the same password-file rules as the primary's write side. */
+    public static KexRecordRepository openRepository(String url, String user, Path passwordFile, Duration timeout)
+            throws IOException {
+        return new KexRecordRepository(DatabaseSettings.of(url, user, readPassword(passwordFile), timeout));
+    }
+
     private static String readPassword(Path file) throws IOException {
         Set<PosixFilePermission> perms = Files.getPosixFilePermissions(file);
         if (perms.contains(PosixFilePermission.GROUP_READ) || perms.contains(PosixFilePermission.OTHERS_READ)) {

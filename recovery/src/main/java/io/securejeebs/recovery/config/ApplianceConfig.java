@@ -1,6 +1,7 @@
 package io.securejeebs.recovery.config;
 
 import io.securejeebs.monitor.app.LineEchoTracker;
+import io.securejeebs.monitor.ssh.SshSessionTracker;
 import io.securejeebs.monitor.capture.CaptureSettings;
 import io.securejeebs.config.ConfigException;
 import io.securejeebs.config.ConfigFile;
@@ -32,9 +33,22 @@ public record ApplianceConfig(
         int maxConnections,
         String guardTable,
         int garpCount,
-        Path stateDir) {
+        Path stateDir,
+        KexRecords records,
+        Path recoveryPrimaryConfig,
+        int shellHistoryLines,
+        String fenceCommand) {
 
-    public static final Set<String> PROTOCOLS = Set.of(LineEchoTracker.PROTOCOL);
+    public static final Set<String> PROTOCOLS = Set.of(LineEchoTracker.PROTOCOL, SshSessionTracker.PROTOCOL);
+
+    /**
+     * Where the primary's sealed KEX records are read ({@code records.*}); SSH only.
+     *
+     * @param applianceKey the appliance's X25519 private key (opens the records)
+     * @param exportKey the primary's pinned Ed25519 export public key (only records it signed open)
+     */
+    public record KexRecords(String databaseUrl, String databaseUser, Path databasePasswordFile, Path applianceKey,
+                             Path exportKey, String primaryId, Duration timeout) {}
 
     public static ApplianceConfig load(Path file) throws ConfigException {
         return from(ConfigFile.load(file));
@@ -48,7 +62,7 @@ public record ApplianceConfig(
         Ipv4Prefix vip = f.ipv4Prefix("service.vip");
         List<Integer> ports = f.ports("service.ports", List.of(22));
         String serviceInterface = f.string("service.interface", iface);
-        String protocol = f.choice("service.protocol", LineEchoTracker.PROTOCOL, PROTOCOLS);
+        String protocol = f.choice("service.protocol", SshSessionTracker.PROTOCOL, PROTOCOLS);
         InetSocketAddress heartbeat = f.ipv4SocketAddress("primary.heartbeat");
         Duration interval = f.duration("heartbeat.interval", Duration.ofMillis(100),
                 Duration.ofMillis(10), Duration.ofSeconds(60));
@@ -74,9 +88,37 @@ public record ApplianceConfig(
         } catch (IllegalArgumentException e) {
             throw f.error("capture.interface", e.getMessage());
         }
+        KexRecords records = null;
+        Path recoveryPrimaryConfig = null;
+        int shellHistory = 0;
+        if (SshSessionTracker.PROTOCOL.equals(protocol)) {
+            String url = f.requiredString("records.database.url");
+            if (!url.startsWith("jdbc:mysql://") && !url.startsWith("jdbc:mariadb://")) {
+                throw f.error("records.database.url", "must be a jdbc:mysql:// URL, got '" + url + "'");
+            }
+            records = new KexRecords(url, f.string("records.database.user", "sj_appliance"),
+                    absolutePath(f, "records.database.password-file", null),
+                    absolutePath(f, "records.appliance-key", null),
+                    absolutePath(f, "records.export-key", null),
+                    f.requiredString("records.primary-id"),
+                    f.duration("records.timeout", Duration.ofSeconds(5), Duration.ofMillis(250), Duration.ofMinutes(5)));
+            recoveryPrimaryConfig = absolutePath(f, "recovery.primary-config", null);
+            shellHistory = f.integer("recovery.shell-history", 0, 0, 100);
+        }
+        String fence = f.string("failover.fence-command", "");
         f.rejectUnknownKeys();
         return new ApplianceConfig(f.name(), capture, vip, ports, serviceInterface, protocol, heartbeat,
-                interval, misses, maxBuffer, maxConnections, guardTable, garp, stateDir);
+                interval, misses, maxBuffer, maxConnections, guardTable, garp, stateDir, records,
+                recoveryPrimaryConfig, shellHistory, fence);
+    }
+
+    private static Path absolutePath(ConfigFile f, String key, String defaultValue) throws ConfigException {
+        String text = defaultValue == null ? f.requiredString(key) : f.string(key, defaultValue);
+        Path p = Path.of(text);
+        if (!p.isAbsolute()) {
+            throw f.error(key, "must be an absolute path, got '" + text + "'");
+        }
+        return p;
     }
 
     public WatchedServices watchedServices() {

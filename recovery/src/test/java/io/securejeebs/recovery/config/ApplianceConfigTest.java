@@ -16,6 +16,12 @@ class ApplianceConfigTest {
             capture.interface = eth0
             service.vip = 10.213.0.100/24
             primary.heartbeat = 10.213.0.2:22
+            records.database.url = jdbc:mysql://10.213.0.3:3306/securejeebs
+            records.database.password-file = /etc/securejeebs/db-appliance-password
+            records.appliance-key = /etc/securejeebs/appliance.key
+            records.export-key = /etc/securejeebs/export.pub
+            records.primary-id = primary-1
+            recovery.primary-config = /etc/securejeebs/primary.conf
             """;
 
     @Test
@@ -23,7 +29,9 @@ class ApplianceConfigTest {
         Path sample = Path.of(System.getProperty("user.dir")).resolveSibling("conf").resolve("securejeebs.conf");
         ApplianceConfig c = ApplianceConfig.load(sample);
         assertEquals("eth0", c.capture().interfaceName());
-        assertEquals(List.of(7000), c.servicePorts());
+        assertEquals(List.of(22), c.servicePorts());
+        assertEquals("ssh", c.protocol());
+        assertEquals("primary-1", c.records().primaryId());
         assertEquals(Duration.ofMillis(100), c.heartbeatInterval());
         assertEquals(3, c.heartbeatMisses());
     }
