@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.apache.sshd.common.NamedResource;
 import org.apache.sshd.common.config.keys.KeyUtils;
@@ -59,6 +60,26 @@ public final class HostKeys {
         keys.add(loadOrCreate(config.ed25519HostKey(), Kind.ED25519));
         keys.add(loadOrCreate(config.ecdsaHostKey(), Kind.ECDSA));
         keys.add(loadOrCreate(config.rsaHostKey(), Kind.RSA));
+        return keys;
+    }
+
+    /**
+     * Loads the three host keys of {@code config} and never creates one: the recovery server must present the
+     * primary's own keys (a client checks them against its known_hosts), so a missing key is an error.
+     */
+    public static List<KeyPair> loadExisting(PrimaryConfig config) throws IOException {
+        List<KeyPair> keys = new ArrayList<>();
+        for (var entry : List.of(Map.entry(config.ed25519HostKey(), Kind.ED25519),
+                Map.entry(config.ecdsaHostKey(), Kind.ECDSA), Map.entry(config.rsaHostKey(), Kind.RSA))) {
+            Path file = entry.getKey();
+            if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
+                throw new IOException("host key " + file + " is missing: the recovery server needs the primary's own"
+                        + " host keys (copy them from the primary, mode 0600)");
+            }
+            KeyPair pair = load(file, entry.getValue());
+            log.info("host key {} {} {}", file, entry.getValue().keyType, KeyUtils.getFingerPrint(pair.getPublic()));
+            keys.add(pair);
+        }
         return keys;
     }
 

@@ -71,7 +71,7 @@ final class UserSessionLauncher {
         env.put("PATH", account.uid() == 0 ? ROOT_PATH : USER_PATH);
         env.put("MAIL", "/var/mail/" + account.name());
         SocketAddress client = session.getClientAddress();
-        SocketAddress server = session.getIoSession().getLocalAddress();
+        SocketAddress server = SessionAddresses.serverAddress(session);
         if (client instanceof InetSocketAddress c && server instanceof InetSocketAddress s) {
             env.put("SSH_CLIENT", c.getAddress().getHostAddress() + " " + c.getPort() + " " + s.getPort());
             env.put("SSH_CONNECTION", c.getAddress().getHostAddress() + " " + c.getPort() + " "
