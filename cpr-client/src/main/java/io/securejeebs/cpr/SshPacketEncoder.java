@@ -141,6 +141,30 @@ public final class SshPacketEncoder {
         byte[] pad = new byte[padding];
         paddingRandom.nextBytes(pad);
         System.arraycopy(pad, 0, p, 5 + length, padding);
+        return seal(p, plen);
+    }
+
+    /**
+     * Encrypts and authenticates a packet whose plaintext is already laid out (uint32 length, padding length,
+     * payload, padding), for when the bytes must be exactly these: completing a packet whose beginning the
+     * peer already has. Returns the wire bytes, MAC or tag included.
+     *
+     * @throws IllegalArgumentException if the layout does not fit this cipher's block size
+     */
+    public byte[] encodeLaidOut(byte[] plaintextPacket) {
+        int plen = ((plaintextPacket[0] & 0xff) << 24) | ((plaintextPacket[1] & 0xff) << 16)
+                | ((plaintextPacket[2] & 0xff) << 8) | (plaintextPacket[3] & 0xff);
+        if (plaintextPacket.length != 4 + plen) {
+            throw new IllegalArgumentException("laid-out packet is " + plaintextPacket.length + " bytes, its length field says "
+                    + (4 + plen));
+        }
+        if (((aead || etm) ? plen : 4 + plen) % paddingUnit != 0) {
+            throw new IllegalArgumentException("packet length " + plen + " does not fit " + cipherName + "'s block size");
+        }
+        return seal(java.util.Arrays.copyOf(plaintextPacket, 4 + plen + macSize + tagSize), plen);
+    }
+
+    private byte[] seal(byte[] p, int plen) {
         long seq = position.sequence();
         int ciphered;
         try {

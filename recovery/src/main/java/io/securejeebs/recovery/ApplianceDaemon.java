@@ -1,6 +1,23 @@
 package io.securejeebs.recovery;
 
+import io.securejeebs.config.ConfigException;
+import io.securejeebs.cpr.RecoveryPreamble;
+import io.securejeebs.keyexport.keys.KeyFileException;
+import io.securejeebs.keyexport.keys.KeyFiles;
+import io.securejeebs.keyexport.primary.PrimaryConfig;
+import io.securejeebs.keyexport.seal.RecordOpener;
+import io.securejeebs.keyexport.store.KexRecordRepository;
+import io.securejeebs.keyexport.store.SealedRecordStores;
 import io.securejeebs.monitor.app.ApplicationTrackerFactory;
+import io.securejeebs.monitor.ssh.SealedKexRecordSource;
+import io.securejeebs.monitor.ssh.SshSessionTracker;
+import io.securejeebs.recovery.failover.HostCommand;
+import io.securejeebs.recovery.server.RecoveryServer;
+import io.securejeebs.recovery.ssh.SshTakeover;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
 import io.securejeebs.monitor.app.LineEchoTracker;
 import io.securejeebs.monitor.capture.CaptureException;
 import io.securejeebs.monitor.capture.LiveCapture;
@@ -36,26 +53,94 @@ public final class ApplianceDaemon implements AutoCloseable {
     private final FailoverSequence failover;
     private final AtomicBoolean failoverStarted = new AtomicBoolean();
     private final CountDownLatch stopped = new CountDownLatch(1);
+    private final SealedKexRecordSource records;
+    private final RecoveryServer recoveryServer;
     private LiveCapture capture;
     private Heartbeat heartbeat;
     private volatile FailoverReport lastFailover;
 
-    public ApplianceDaemon(ApplianceConfig config) {
+    /**
+     * Reads everything the daemon needs (keys, the primary's config, host keys) so that a bad file stops
+     * start-up with its name, rather than a failover later.
+     */
+    public ApplianceDaemon(ApplianceConfig config) throws IOException {
         this.config = config;
-        ApplicationTrackerFactory trackers = switch (config.protocol()) {
-            case LineEchoTracker.PROTOCOL -> (key, updates) -> new LineEchoTracker();
-            default -> throw new IllegalArgumentException("no tracker for protocol " + config.protocol());
-        };
-        ConnectionTakeover takeover = switch (config.protocol()) {
-            case LineEchoTracker.PROTOCOL -> new LineEchoTakeover();
-            default -> throw new IllegalArgumentException("no takeover for protocol " + config.protocol());
-        };
-        this.table = new ConnectionTable(config.watchedServices(), trackers, config.maxBufferPerConnection(),
-                config.maxConnections(), counters);
         this.guard = new NftGuard(config.guardTable());
         this.vip = new VipTakeover(config.vip(), config.serviceInterface());
+        ApplicationTrackerFactory trackers;
+        ConnectionTakeover takeover;
+        FailoverSequence.Hooks hooks;
+        if (SshSessionTracker.PROTOCOL.equals(config.protocol())) {
+            ApplianceConfig.KexRecords r = config.records();
+            RecordOpener opener;
+            try {
+                opener = new RecordOpener(KeyFiles.readAppliancePrivateKey(r.applianceKey()),
+                        KeyFiles.readExportPublicKey(r.exportKey()));
+            } catch (KeyFileException e) {
+                throw new IOException(e.getMessage(), e);
+            }
+            KexRecordRepository repository = SealedRecordStores.openRepository(r.databaseUrl(), r.databaseUser(),
+                    r.databasePasswordFile(), Duration.ofSeconds(2));
+            this.records = new SealedKexRecordSource(repository, opener, r.primaryId(), r.timeout(),
+                    Duration.ofMillis(20), 4);
+            SshSessionTracker.Limits limits = new SshSessionTracker.Limits(
+                    SshSessionTracker.Limits.DEFAULT.maxPrefixBytes(), SshSessionTracker.Limits.DEFAULT.maxPendingBytes(),
+                    SshSessionTracker.Limits.DEFAULT.maxChannels(), SshSessionTracker.Limits.DEFAULT.maxRequestsPerChannel(),
+                    config.shellHistoryLines());
+            trackers = (key, updates) -> new SshSessionTracker(key, records, updates, limits);
+            PrimaryConfig primary;
+            try {
+                primary = PrimaryConfig.load(config.recoveryPrimaryConfig());
+            } catch (ConfigException e) {
+                throw new IOException("recovery.primary-config: " + e.getMessage(), e);
+            }
+            this.recoveryServer = new RecoveryServer(new RecoveryServer.Settings(primary,
+                    new InetSocketAddress(config.vip().address(), config.servicePorts().get(0)),
+                    new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), RecoveryPreamble.newKey()));
+            takeover = new SshTakeover(recoveryServer, Duration.ofSeconds(10), config.shellHistoryLines() > 0);
+            hooks = new FailoverSequence.Hooks() {
+                @Override
+                public String fence() throws IOException {
+                    return runFence();
+                }
+
+                @Override
+                public boolean vipStillAnswers() throws IOException {
+                    return vip.vipAnswers(Duration.ofMillis(100));
+                }
+
+                @Override
+                public String startServices() throws IOException {
+                    recoveryServer.start();
+                    return "recovery server: logins on " + recoveryServer.loginAddress() + ", CPR on "
+                            + recoveryServer.recoveryAddress();
+                }
+            };
+        } else {
+            this.records = null;
+            this.recoveryServer = null;
+            trackers = (key, updates) -> new LineEchoTracker();
+            takeover = new LineEchoTakeover();
+            hooks = new FailoverSequence.Hooks() {
+                @Override
+                public String fence() throws IOException {
+                    return runFence();
+                }
+            };
+        }
+        this.table = new ConnectionTable(config.watchedServices(), trackers, config.maxBufferPerConnection(),
+                config.maxConnections(), counters);
         this.failover = new FailoverSequence(table, guard, vip,
-                takeover, config.garpCount(), Runtime.getRuntime().availableProcessors() * 2, config.stateDir());
+                takeover, config.garpCount(), Runtime.getRuntime().availableProcessors() * 2, config.stateDir())
+                .withHooks(hooks);
+    }
+
+    private String runFence() throws IOException {
+        if (config.fenceCommand().isBlank()) {
+            return "no fence command configured";
+        }
+        String out = HostCommand.run(List.of("/bin/sh", "-c", config.fenceCommand()), null, 10_000);
+        return "fence command exited 0" + (out.isBlank() ? "" : ": " + out.strip().lines().findFirst().orElse(""));
     }
 
     public void start() throws IOException, CaptureException {
@@ -106,6 +191,16 @@ public final class ApplianceDaemon implements AutoCloseable {
         }
         guard.close();
         vip.close();
+        if (records != null) {
+            records.close();
+        }
+        if (recoveryServer != null) {
+            try {
+                recoveryServer.close();
+            } catch (IOException e) {
+                log.warn("stopping the recovery server: {}", e.getMessage());
+            }
+        }
         log.info("appliance stopped; frames: {}", counters);
         stopped.countDown();
     }

@@ -1,5 +1,6 @@
 package io.securejeebs.recovery.echo;
 
+import io.securejeebs.cpr.ConnectionRestorer;
 import io.securejeebs.kernel.RestoredSocket;
 import io.securejeebs.kernel.SocketSwap;
 import io.securejeebs.monitor.app.LineEchoTracker;
@@ -28,7 +29,23 @@ public final class LineEchoTakeover implements ConnectionTakeover {
     }
 
     @Override
-    public void resume(ConnectionSnapshot snapshot, RestoredSocket socket) throws IOException {
+    public String takeOver(ConnectionSnapshot snapshot, GuardRelease release) throws IOException {
+        long t0 = System.nanoTime();
+        RestoredSocket socket = ConnectionRestorer.restore(snapshot, System.currentTimeMillis() * 1000);
+        double restoreMillis = (System.nanoTime() - t0) / 1e6;
+        try {
+            resume(snapshot, socket);
+        } catch (IOException | RuntimeException e) {
+            socket.close();
+            throw e;
+        }
+        release.release();
+        return String.format(java.util.Locale.ROOT, "restore %.2f ms; %s", restoreMillis,
+                ConnectionRestorer.repairExit(snapshot) == io.securejeebs.kernel.TcpRepair.RepairExit.WINDOW_PROBE
+                        ? "window-probe" : "no-window-probe");
+    }
+
+    private void resume(ConnectionSnapshot snapshot, RestoredSocket socket) throws IOException {
         LineEchoTracker.Resume resume = (LineEchoTracker.Resume) snapshot.resume();
         SocketChannel channel = connectedChannelFor(socket);
         log.info("{}: line-echo resumed after {} answered line(s), {} byte(s) of the next answer already sent",

@@ -2,7 +2,6 @@ package io.securejeebs.recovery.failover;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import io.securejeebs.kernel.RestoredSocket;
 import io.securejeebs.monitor.tcp.ConnectionKey;
 import io.securejeebs.monitor.tcp.ConnectionSnapshot;
 import io.securejeebs.monitor.tcp.ConnectionTable;
@@ -31,7 +30,29 @@ public final class FailoverSequence {
     private static final DateTimeFormatter FILE_TIME =
             DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss-SSS").withZone(ZoneOffset.UTC);
 
+    /**
+     * What a protocol or a site adds around the takeover: fencing the old primary, checking the VIP is
+     * free (split-brain), and starting the services that take the connections over.
+     */
+    public interface Hooks {
+        /** Fences the old primary (e.g. IPMI power-off); throws if it fails: no takeover then. */
+        default String fence() throws IOException {
+            return "no fence command configured";
+        }
+
+        /** Whether something still answers for the VIP: then the primary is not dead, and nothing is taken over. */
+        default boolean vipStillAnswers() throws IOException {
+            return false;
+        }
+
+        /** Starts what serves the connections once the VIP is here (the recovery server). */
+        default String startServices() throws IOException {
+            return "nothing to start";
+        }
+    }
+
     private final ConnectionTable table;
+    private Hooks hooks = new Hooks() {};
     private final NftGuard guard;
     private final VipTakeover vip;
     private final ConnectionTakeover takeover;
@@ -48,6 +69,11 @@ public final class FailoverSequence {
         this.garpCount = garpCount;
         this.parallelism = parallelism;
         this.stateDir = stateDir;
+    }
+
+    public FailoverSequence withHooks(Hooks hooks) {
+        this.hooks = hooks;
+        return this;
     }
 
     public FailoverReport run(String evidence, long lastAliveEpochMillis) {
@@ -71,10 +97,21 @@ public final class FailoverSequence {
             }
         }
         try {
+            String[] fenced = new String[1];
+            step(report, t0, "fence", () -> fenced[0] = hooks.fence(), () -> fenced[0]);
+            boolean[] answered = new boolean[1];
+            step(report, t0, "arp-probe-vip", () -> answered[0] = hooks.vipStillAnswers(),
+                    () -> answered[0] ? "the VIP answered" : "no answer: the VIP is free");
+            if (answered[0]) {
+                throw new IOException("the VIP still answers ARP: the primary (or another host) holds it; "
+                        + "taking over would be split-brain");
+            }
             step(report, t0, "guard", () -> guard.guard(recoverable),
                     recoverable.size() + " connection(s) guarded");
             step(report, t0, "take-vip", vip::addAddress, "VIP added");
             step(report, t0, "gratuitous-arp", () -> vip.announce(garpCount), garpCount + " sent");
+            String[] started = new String[1];
+            step(report, t0, "start-services", () -> started[0] = hooks.startServices(), () -> started[0]);
         } catch (IOException e) {
             log.error("FAILOVER aborted: {}", e.getMessage());
             report.steps.add(new FailoverReport.Step("aborted", ms(t0), 0, e.getMessage()));
@@ -119,34 +156,26 @@ public final class FailoverSequence {
             return;
         }
         long r0 = System.nanoTime();
-        String exit = s.clientBytesAwaitingAck() > 0 ? "window-probe" : "no-window-probe";
         try {
-            RestoredSocket socket = ConnectionRestorer.restore(s, System.currentTimeMillis() * 1000);
-            double restoreMillis = (System.nanoTime() - r0) / 1e6;
-            try {
-                takeover.resume(s, socket);
-            } catch (IOException | RuntimeException e) {
-                socket.close();
-                throw e;
-            }
-            guard.release(key);
+            String detail = takeover.takeOver(s, () -> guard.release(key));
+            double tookMillis = (System.nanoTime() - r0) / 1e6;
             synchronized (report) {
                 report.recovered++;
             }
             report.connections.add(new FailoverReport.ConnectionOutcome(key.toString(), "recovered", null, ms(t0),
-                    restoreMillis, s.serverUnacked().length, s.clientUnconsumed().length,
-                    s.clientBytesAwaitingAck(), exit));
-            log.info("{}: recovered at +{} ms (restore {} ms; send queue {} B unacked by the client; receive queue {} B, "
+                    tookMillis, s.serverUnacked().length, s.clientUnconsumed().length,
+                    s.clientBytesAwaitingAck(), detail));
+            log.info("{}: recovered at +{} ms (took {} ms; send queue {} B unacked by the client; receive queue {} B, "
                             + "{} B of it never acknowledged by the primary; {})",
-                    key, fmt(ms(t0)), fmt(restoreMillis), s.serverUnacked().length, s.clientUnconsumed().length,
-                    s.clientBytesAwaitingAck(), exit);
+                    key, fmt(ms(t0)), fmt(tookMillis), s.serverUnacked().length, s.clientUnconsumed().length,
+                    s.clientBytesAwaitingAck(), detail);
         } catch (IOException | RuntimeException e) {
             synchronized (report) {
                 report.failed++;
             }
             report.connections.add(new FailoverReport.ConnectionOutcome(key.toString(), "failed", e.getMessage(),
-                    ms(t0), (System.nanoTime() - r0) / 1e6, 0, 0, 0, exit));
-            log.error("{}: restore failed: {}", key, e.getMessage());
+                    ms(t0), (System.nanoTime() - r0) / 1e6, 0, 0, 0, null));
+            log.error("{}: recovery failed: {}", key, e.getMessage());
             releaseAfterFailure(key);
         }
     }
@@ -165,9 +194,15 @@ public final class FailoverSequence {
     }
 
     private static void step(FailoverReport report, long t0, String name, Action action, String detail) throws IOException {
+        step(report, t0, name, action, () -> detail);
+    }
+
+    private static void step(FailoverReport report, long t0, String name, Action action,
+                             java.util.function.Supplier<String> describe) throws IOException {
         double start = ms(t0);
         action.run();
         double took = ms(t0) - start;
+        String detail = describe.get();
         report.steps.add(new FailoverReport.Step(name, start, took, detail));
         log.info("failover step {} done at +{} ms (took {} ms): {}", name, fmt(start + took), fmt(took), detail);
     }

@@ -9,10 +9,10 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /** Runs a host tool (nft, ip) with optional stdin, and fails loudly with its exit status and stderr. */
-final class HostCommand {
+public final class HostCommand {
     private HostCommand() {}
 
-    static String run(List<String> command, String stdin, long timeoutMillis) throws IOException {
+    public static String run(List<String> command, String stdin, long timeoutMillis) throws IOException {
         Process p = new ProcessBuilder(command).redirectErrorStream(false).start();
         try (OutputStream in = p.getOutputStream()) {
             if (stdin != null) {

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.net.Inet4Address;
 import java.net.NetworkInterface;
 import java.util.List;
+import org.pcap4j.core.BpfProgram;
 import org.pcap4j.core.PcapHandle;
 import org.pcap4j.core.PcapNativeException;
 import org.pcap4j.core.NotOpenException;
@@ -27,6 +28,8 @@ public final class VipTakeover implements AutoCloseable {
     private MacAddress mac;
     private EthernetPacket announcement;
     private PcapHandle sender;
+    private EthernetPacket probe;
+    private PcapHandle listener;
 
     public VipTakeover(Ipv4Prefix vip, String interfaceName) {
         this.vip = vip;
@@ -83,11 +86,24 @@ public final class VipTakeover implements AutoCloseable {
                 .payloadBuilder(arp)
                 .paddingAtBuild(true)
                 .build();
+        // RFC 5227 probe: who has the VIP? Sender address 0.0.0.0, so no neighbour learns anything from it.
+        probe = new EthernetPacket.Builder()
+                .dstAddr(MacAddress.ETHER_BROADCAST_ADDRESS)
+                .srcAddr(mac)
+                .type(EtherType.ARP)
+                .payloadBuilder(arp.srcProtocolAddr((Inet4Address) java.net.InetAddress.getByAddress(new byte[4]))
+                        .dstProtocolAddr(address))
+                .paddingAtBuild(true)
+                .build();
         try {
             sender = new PcapHandle.Builder(interfaceName).snaplen(128)
                     .promiscuousMode(PromiscuousMode.NONPROMISCUOUS).timeoutMillis(10).build();
-        } catch (PcapNativeException e) {
-            throw new IOException("cannot open " + interfaceName + " to send gratuitous ARP: " + e.getMessage(), e);
+            listener = new PcapHandle.Builder(interfaceName).snaplen(128)
+                    .promiscuousMode(PromiscuousMode.NONPROMISCUOUS).timeoutMillis(5).build();
+            listener.setFilter("arp and arp[6:2] = 2 and arp[14:4] = 0x"
+                    + java.util.HexFormat.of().formatHex(address.getAddress()), BpfProgram.BpfCompileMode.OPTIMIZE);
+        } catch (PcapNativeException | NotOpenException e) {
+            throw new IOException("cannot open " + interfaceName + " for ARP: " + e.getMessage(), e);
         }
         if (isHeldHere()) {
             log.warn("VIP {} is already on {} before any failover: is this host also the primary?", vip, interfaceName);
@@ -112,8 +128,40 @@ public final class VipTakeover implements AutoCloseable {
         log.info("sent {} gratuitous ARP(s) for {} from {} on {}", count, vip.address().getHostAddress(), mac, interfaceName);
     }
 
+    /**
+     * Asks who holds the VIP (an ARP probe) and listens for a reply for up to {@code wait}: a reply means
+     * some host still answers for it.
+     */
+    public boolean vipAnswers(java.time.Duration wait) throws IOException {
+        if (sender == null) {
+            prepare();
+        }
+        try {
+            while (listener.getNextRawPacket() != null) {
+                // drop replies that came before this probe
+            }
+            long deadline = System.nanoTime() + wait.toNanos();
+            sender.sendPacket(probe);
+            while (System.nanoTime() < deadline) {
+                byte[] frame = listener.getNextRawPacket();
+                if (frame != null) {
+                    log.warn("ARP probe: {} is still answered by {}", vip.address().getHostAddress(),
+                            MacAddress.getByAddress(java.util.Arrays.copyOfRange(frame, 22, 28)));
+                    return true;
+                }
+            }
+            return false;
+        } catch (PcapNativeException | NotOpenException e) {
+            throw new IOException("ARP probe on " + interfaceName + " failed: " + e.getMessage(), e);
+        }
+    }
+
     @Override
     public void close() {
+        if (listener != null) {
+            listener.close();
+            listener = null;
+        }
         if (sender != null) {
             sender.close();
             sender = null;

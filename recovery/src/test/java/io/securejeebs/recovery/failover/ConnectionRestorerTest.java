@@ -3,6 +3,7 @@ package io.securejeebs.recovery.failover;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.securejeebs.cpr.ConnectionRestorer;
 import io.securejeebs.kernel.TcpState;
 import io.securejeebs.monitor.tcp.ConnectionKey;
 import io.securejeebs.monitor.tcp.ConnectionSnapshot;

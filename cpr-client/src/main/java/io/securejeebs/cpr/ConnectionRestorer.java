@@ -1,4 +1,4 @@
-package io.securejeebs.recovery.failover;
+package io.securejeebs.cpr;
 
 import io.securejeebs.kernel.KernelShimException;
 import io.securejeebs.kernel.RestoredSocket;
@@ -19,11 +19,24 @@ public final class ConnectionRestorer {
      *                  its last captured segment, and the client's PAWS check rejects anything older
      */
     public static TcpState tcpState(ConnectionSnapshot s, long nowMicros) {
+        return tcpState(s, new byte[0], nowMicros);
+    }
+
+    /**
+     * The same, with {@code moreToSend} appended to the send queue: bytes the primary never sent that this
+     * host sends in its place (the rest of an SSH packet the crash cut).
+     */
+    public static TcpState tcpState(ConnectionSnapshot s, byte[] moreToSend, long nowMicros) {
         NegotiatedOptions o = s.options();
+        byte[] sendQueue = s.serverUnacked();
+        if (moreToSend.length > 0) {
+            sendQueue = java.util.Arrays.copyOf(sendQueue, sendQueue.length + moreToSend.length);
+            System.arraycopy(moreToSend, 0, sendQueue, s.serverUnacked().length, moreToSend.length);
+        }
         return new TcpState(
                 s.key().server().toSocketAddress(),
                 s.key().client().toSocketAddress(),
-                s.serverUnackedSeq(), s.serverUnacked(),
+                s.serverUnackedSeq(), sendQueue,
                 s.clientUnconsumedSeq(), s.clientUnconsumed(),
                 new TcpOptions(o.clientMss(), o.sackPermitted(), o.windowScaling(),
                         o.clientWindowScale(), o.serverWindowScale(), o.timestamps()),
@@ -37,9 +50,11 @@ public final class ConnectionRestorer {
      * window probe at repair-off carries that ACK at once; otherwise no probe is sent.
      */
     public static RestoredSocket restore(ConnectionSnapshot s, long nowMicros) throws KernelShimException {
-        TcpRepair.RepairExit exit = s.clientBytesAwaitingAck() > 0
-                ? TcpRepair.RepairExit.WINDOW_PROBE
-                : TcpRepair.RepairExit.NO_WINDOW_PROBE;
-        return TcpRepair.restore(tcpState(s, nowMicros), exit);
+        return TcpRepair.restore(tcpState(s, nowMicros), repairExit(s));
+    }
+
+    /** Probe at repair-off only when the client waits for an ACK of bytes it sent during the outage. */
+    public static TcpRepair.RepairExit repairExit(ConnectionSnapshot s) {
+        return s.clientBytesAwaitingAck() > 0 ? TcpRepair.RepairExit.WINDOW_PROBE : TcpRepair.RepairExit.NO_WINDOW_PROBE;
     }
 }
