@@ -87,7 +87,8 @@ public final class ApplianceDaemon implements AutoCloseable {
                     SshSessionTracker.Limits.DEFAULT.maxPrefixBytes(), SshSessionTracker.Limits.DEFAULT.maxPendingBytes(),
                     SshSessionTracker.Limits.DEFAULT.maxChannels(), SshSessionTracker.Limits.DEFAULT.maxRequestsPerChannel(),
                     config.shellHistoryLines());
-            trackers = (key, updates) -> new SshSessionTracker(key, records, updates, limits);
+            trackers = (key, updates) -> new SshSessionTracker(key, records, updates, limits)
+                    .processClientBytesWhenAcknowledged();
             PrimaryConfig primary;
             try {
                 primary = PrimaryConfig.load(config.recoveryPrimaryConfig());

@@ -24,6 +24,13 @@ public interface ApplicationTracker {
     /** What the taking-over application needs to continue; immutable. */
     Object resumeState();
 
+    /**
+     * The server has acknowledged client bytes up to {@code offset}. A tracker that follows the server's
+     * state only as far as the server provably received it processes client bytes from here.
+     */
+    default void onClientBytesAcknowledged(long offset) throws io.securejeebs.monitor.tcp.TrackingException {
+    }
+
     /** Why the application state cannot be taken over right now, or null if it can. */
     default String unrecoverableReason() {
         return null;

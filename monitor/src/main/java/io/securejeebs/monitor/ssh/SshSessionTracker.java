@@ -73,6 +73,10 @@ public final class SshSessionTracker implements ApplicationTracker {
     private String sessionIdFingerprint;
     private boolean strictKex;
     private boolean pumping;
+    private boolean awaitServerAck;
+    private byte[] unacked;
+    private int unackedLength;
+    private long unackedStart;
     private final List<ApplicationUpdates.ApplicationUpdate> inlineDeliveries = new ArrayList<>(0);
     private boolean disconnected;
 
@@ -110,13 +114,65 @@ public final class SshSessionTracker implements ApplicationTracker {
         return PROTOCOL;
     }
 
+    /**
+     * From now on, client bytes are processed only once the server has acknowledged them (live and offline
+     * capture): what the client sent while the primary was dying never reached it, so the recovery server
+     * must get those bytes in its receive queue and decrypt them itself, from the state before them.
+     */
+    public SshSessionTracker processClientBytesWhenAcknowledged() {
+        this.awaitServerAck = true;
+        return this;
+    }
+
     @Override
     public StreamSink clientStream() {
         return (offset, data, off, len) -> {
-            keepPrefix(data, off, len);
-            c2s.feed(data, off, len);
-            pump();
+            if (awaitServerAck) {
+                holdUnacknowledged(offset, data, off, len);
+                return;
+            }
+            processClientBytes(data, off, len);
         };
+    }
+
+    private void processClientBytes(byte[] data, int off, int len) throws TrackingException {
+        keepPrefix(data, off, len);
+        c2s.feed(data, off, len);
+        pump();
+    }
+
+    private void holdUnacknowledged(long offset, byte[] data, int off, int len) throws TrackingException {
+        if (unackedLength + len > limits.maxPendingBytes()) {
+            throw new TrackingException("c->s: " + (unackedLength + len) + " bytes the server has not acknowledged"
+                    + " (limit " + limits.maxPendingBytes() + ")");
+        }
+        if (unacked == null || unackedLength + len > unacked.length) {
+            unacked = Arrays.copyOf(unacked == null ? new byte[0] : unacked, Math.max(unackedLength + len, 1024));
+        }
+        if (unackedLength == 0) {
+            unackedStart = offset;
+        }
+        System.arraycopy(data, off, unacked, unackedLength, len);
+        unackedLength += len;
+    }
+
+    @Override
+    public void onClientBytesAcknowledged(long offset) throws TrackingException {
+        if (!awaitServerAck || unackedLength == 0 || offset <= unackedStart) {
+            return;
+        }
+        int n = (int) Math.min(unackedLength, offset - unackedStart);
+        byte[] held = unacked;
+        int rest = unackedLength - n;
+        if (rest == 0) {
+            unacked = null;
+            unackedLength = 0;
+        } else {
+            unacked = Arrays.copyOfRange(held, n, unackedLength);
+            unackedLength = rest;
+        }
+        unackedStart += n;
+        processClientBytes(held, 0, n);
     }
 
     @Override

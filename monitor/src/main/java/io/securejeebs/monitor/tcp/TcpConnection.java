@@ -175,6 +175,7 @@ public final class TcpConnection {
             serverFin |= s.has(TcpSegment.FIN);
             if (s.has(TcpSegment.ACK)) {
                 clientToServer.onAcknowledgement(s.ack);
+                app.onClientBytesAcknowledged(clientToServer.ackedOffset());
             }
             if (!s.has(TcpSegment.SYN)) {
                 serverWindowRaw = s.window;
