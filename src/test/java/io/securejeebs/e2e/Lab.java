@@ -363,6 +363,26 @@ public final class Lab implements AutoCloseable {
         }
     }
 
+    /** Like {@link #spawn}, with the process's stdin a pipe the test writes to (an interactive client). */
+    public Process spawnInteractive(String netns, Path logFile, String... cmd) {
+        List<String> full = inNetns(netns, cmd);
+        try {
+            ProcessBuilder pb = new ProcessBuilder(full)
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
+            synchronized (this) {
+                if (closed) {
+                    throw new IllegalStateException("lab is closed");
+                }
+                Process p = pb.start();
+                spawned.add(p);
+                return p;
+            }
+        } catch (IOException e) {
+            throw new LabException("cannot start " + String.join(" ", full), e);
+        }
+    }
+
     /** Destroys a spawned process (and its descendants) now and waits up to 10 s for it. */
     public void destroy(Process p) {
         destroyTree(p.toHandle());

@@ -1,0 +1,225 @@
+package io.securejeebs.e2e;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * The whole SSH failover set-up in the lab: the private MariaDB, fresh appliance and export keys, a test
+ * user with a client key (and a password), the real primary on port 22 of its own address and the VIP in
+ * sj-primary exporting to the database, and the appliance daemon in sj-appliance watching VIP:22. Clients
+ * are the real OpenSSH {@code ssh} in sj-client. Everything is removed on close, the user included.
+ */
+final class SshLab implements AutoCloseable {
+    static final String PASSWORD = "Sj-lab-Pw-7731";
+
+    final Lab lab;
+    final Path work;
+    final String user;
+    final Path clientKey;
+    final Path state;
+    final Path applianceLog;
+    final Path primaryLog;
+    Process primary;
+    Process appliance;
+    private final List<Process> clients = new ArrayList<>();
+
+    private SshLab(Lab lab, Path work, String user) {
+        this.lab = lab;
+        this.work = work;
+        this.user = user;
+        this.clientKey = work.resolve("id_ed25519");
+        this.state = work.resolve("state");
+        this.applianceLog = work.resolve("appliance.log");
+        this.primaryLog = work.resolve("primary.log");
+    }
+
+    /** @param extraPrimaryConfig more lines for primary.conf (e.g. a KEX list) */
+    static SshLab start(Path work, String extraPrimaryConfig) throws Exception {
+        String launcher = Lab.launcher();
+        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
+        String user = "sjs" + HexFormat.of().toHexDigits((int) (System.nanoTime() & 0xffffff)).substring(2);
+        Lab lab = Lab.up();
+        SshLab s = new SshLab(lab, work, user);
+        try {
+            Lab.Database db = lab.startDatabase();
+            lab.exec(Duration.ofSeconds(60), Lab.NO_NETNS, launcher, "keys", "init", "--dir", work.resolve("keys").toString());
+            Path primaryPassword = secret(work.resolve("db-primary-password"), db.primaryPassword());
+            Path appliancePassword = secret(work.resolve("db-appliance-password"), db.appliancePassword());
+            Path primaryConf = work.resolve("primary.conf");
+            Files.writeString(primaryConf, """
+                    listen = 0.0.0.0:22
+                    primary.id = lab-primary
+                    hostkey.ed25519 = %1$s/hostkeys/ed25519
+                    hostkey.ecdsa = %1$s/hostkeys/ecdsa
+                    hostkey.rsa = %1$s/hostkeys/rsa
+                    auth.password = yes
+                    auth.keyboard-interactive = no
+                    export.fail-closed = yes
+                    export.timeout = 5s
+                    export.database.url = %2$s
+                    export.database.password-file = %3$s
+                    export.appliance-key = %1$s/keys/appliance.pub
+                    export.signing-key = %1$s/keys/export.key
+                    %4$s
+                    """.formatted(work, db.jdbcUrl(), primaryPassword, extraPrimaryConfig));
+            Path applianceConf = work.resolve("appliance.conf");
+            Files.writeString(applianceConf, """
+                    capture.interface = eth0
+                    service.vip = %s/24
+                    service.ports = 22
+                    service.protocol = ssh
+                    primary.heartbeat = %s:22
+                    heartbeat.interval = 100ms
+                    heartbeat.misses = 3
+                    records.database.url = %s
+                    records.database.password-file = %s
+                    records.appliance-key = %s/keys/appliance.key
+                    records.export-key = %s/keys/export.pub
+                    records.primary-id = lab-primary
+                    recovery.primary-config = %s
+                    recovery.shell-history = 5
+                    state.dir = %s
+                    """.formatted(Lab.VIP, Lab.PRIMARY_ADDR, db.jdbcUrl(), appliancePassword, work, work, primaryConf, s.state));
+
+            lab.exec(Duration.ofSeconds(30), Lab.NO_NETNS, "useradd", "-m", "-s", "/bin/bash", user);
+            lab.exec(Duration.ofSeconds(30), Lab.NO_NETNS, "sh", "-c", "echo '" + user + ":" + PASSWORD + "' | chpasswd");
+            lab.exec(Duration.ofSeconds(30), Lab.NO_NETNS, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", s.clientKey.toString());
+            Path ssh = Path.of("/home", user, ".ssh");
+            Files.createDirectories(ssh);
+            Files.copy(work.resolve("id_ed25519.pub"), ssh.resolve("authorized_keys"));
+            lab.exec(Duration.ofSeconds(10), Lab.NO_NETNS, "chown", "-R", user + ":" + user, ssh.toString());
+            lab.exec(Duration.ofSeconds(10), Lab.NO_NETNS, "chmod", "700", ssh.toString());
+            lab.exec(Duration.ofSeconds(10), Lab.NO_NETNS, "chmod", "600", ssh.resolve("authorized_keys").toString());
+
+            s.primary = lab.spawn(Lab.PRIMARY, s.primaryLog, launcher, "primary", "--config", primaryConf.toString());
+            LogFiles.awaitLine(s.primaryLog, l -> l.contains("listening on"), Duration.ofSeconds(60), s.primary);
+            s.appliance = lab.spawn(Lab.APPLIANCE, s.applianceLog, launcher, "run", "--config", applianceConf.toString());
+            LogFiles.awaitLine(s.applianceLog, l -> l.contains("is alive"), Duration.ofSeconds(60), s.appliance);
+            return s;
+        } catch (Exception | Error e) {
+            s.close();
+            throw e;
+        }
+    }
+
+    private static Path secret(Path file, String value) throws IOException {
+        Files.writeString(file, value + "\n");
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+        return file;
+    }
+
+    /** An interactive {@code ssh -tt} session from sj-client (key login unless a password is given). */
+    Shell openShell(String name, String... sshOptions) throws Exception {
+        return openShell(name, null, sshOptions);
+    }
+
+    Shell openShell(String name, String password, String... sshOptions) throws Exception {
+        Path log = work.resolve("ssh-" + name + ".log");
+        List<String> cmd = new ArrayList<>();
+        if (password != null) {
+            cmd.addAll(List.of("sshpass", "-p", password));
+        }
+        cmd.addAll(List.of("ssh", "-tt", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=0"));
+        if (password == null) {
+            cmd.addAll(List.of("-i", clientKey.toString(), "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey"));
+        } else {
+            cmd.addAll(List.of("-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"));
+        }
+        cmd.addAll(List.of(sshOptions));
+        cmd.add(user + "@" + Lab.VIP);
+        Process p = lab.spawnInteractive(Lab.CLIENT, log, cmd.toArray(String[]::new));
+        clients.add(p);
+        Shell shell = new Shell(p, log);
+        shell.type("export PS1='$ '; echo sj-ready-" + name + "\n");
+        shell.awaitOutput("sj-ready-" + name, 2, Duration.ofSeconds(30));
+        return shell;
+    }
+
+    /** Cuts the primary's network, then SIGKILLs it (scripts/lab crash-primary). Returns System.nanoTime(). */
+    long crashPrimary() {
+        long t = System.nanoTime();
+        lab.crashPrimary(primary.pid());
+        return t;
+    }
+
+    Path awaitFailoverReport(Duration timeout) throws Exception {
+        Path report = state.resolve("last-failover.json");
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!Files.exists(report) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        return Files.exists(report) ? report : null;
+    }
+
+    @Override
+    public void close() {
+        for (Process p : clients) {
+            lab.destroy(p);
+        }
+        try {
+            lab.close();
+        } finally {
+            try {
+                new ProcessBuilder("userdel", "-r", "-f", user).redirectErrorStream(true)
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor();
+            } catch (IOException | InterruptedException ignored) {
+                // best effort: a leftover test user has no password login and no key outside this run
+            }
+        }
+    }
+
+    /** One interactive ssh process: what the test types, and everything it printed. */
+    static final class Shell {
+        final Process process;
+        final Path log;
+        private final OutputStream in;
+
+        Shell(Process process, Path log) {
+            this.process = process;
+            this.log = log;
+            this.in = process.getOutputStream();
+        }
+
+        void type(String text) throws IOException {
+            in.write(text.getBytes(StandardCharsets.UTF_8));
+            in.flush();
+        }
+
+        String output() throws IOException {
+            return Files.readString(log, StandardCharsets.ISO_8859_1);
+        }
+
+        /** Waits until {@code marker} appears at least {@code times} times (the typed echo, then the output). */
+        long awaitOutput(String marker, int times, Duration timeout) throws Exception {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (System.nanoTime() < deadline) {
+                if (count(output(), marker) >= times) {
+                    return System.nanoTime();
+                }
+                if (!process.isAlive()) {
+                    throw new AssertionError("ssh exited with " + process.exitValue() + "; output:\n" + output());
+                }
+                Thread.sleep(10);
+            }
+            throw new AssertionError("'" + marker + "' did not appear " + times + " times within " + timeout
+                    + "; ssh output:\n" + output());
+        }
+
+        static int count(String text, String marker) {
+            int n = 0;
+            for (int i = text.indexOf(marker); i >= 0; i = text.indexOf(marker, i + 1)) {
+                n++;
+            }
+            return n;
+        }
+    }
+}
