@@ -196,6 +196,9 @@ final class ReplayEndInstallation {
         List<ChannelPlan> plans = new ArrayList<>();
         for (ChannelState s : states) {
             Channel c = open.remove(s.serverId());
+            if (c == null && (s.has(ChannelState.CLOSE_FROM_CLIENT) || s.has(ChannelState.CLOSE_FROM_SERVER))) {
+                continue; // closed on the original connection, and its close was part of the replay: nothing left
+            }
             if (c == null) {
                 throw failure("REPLAY_END describes channel " + s.serverId()
                         + ", which the replay did not open (open: " + idsOf(channels()) + ")");

@@ -240,6 +240,39 @@ final class CprConnection implements AutoCloseable {
         }
     }
 
+    /** Waits for a message of {@code type} among what the server sent after the switch; returns its payload. */
+    byte[] awaitMessage(int type) throws Exception {
+        long deadline = System.currentTimeMillis() + WAIT_MS;
+        while (true) {
+            pump();
+            for (byte[] p : afterPayloads) {
+                if ((p[0] & 0xff) == type) {
+                    return p;
+                }
+            }
+            if (eof && !pump()) {
+                fail("the server closed the connection before sending message " + type);
+            }
+            if (System.currentTimeMillis() > deadline) {
+                fail("no message " + type + "; got " + afterPayloads.stream().map(p -> p[0] & 0xff).toList());
+            }
+            waitForBytes(deadline);
+        }
+    }
+
+    /** The channel messages (93..100) the server sent to the client's channel {@code recipient} after the switch. */
+    List<byte[]> messagesTo(long recipient) throws Exception {
+        pump();
+        List<byte[]> out = new ArrayList<>();
+        for (byte[] p : afterPayloads) {
+            int type = p[0] & 0xff;
+            if (type >= 93 && type <= 100 && new ByteArrayBuffer(p, 1, 4).getUInt() == recipient) {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
     /** Waits for the server to close the connection (or for the old socket to be swapped away: EOF). */
     void awaitEof() throws Exception {
         long deadline = System.currentTimeMillis() + WAIT_MS;

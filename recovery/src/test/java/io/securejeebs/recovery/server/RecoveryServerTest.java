@@ -1,5 +1,7 @@
 package io.securejeebs.recovery.server;
 
+import static io.securejeebs.recovery.server.TestClients.quiet;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -30,7 +32,9 @@ import org.apache.sshd.client.ClientBuilder;
 import org.apache.sshd.client.SshClient;
 import org.apache.sshd.client.auth.password.UserAuthPasswordFactory;
 import org.apache.sshd.client.auth.pubkey.UserAuthPublicKeyFactory;
+import org.apache.sshd.client.channel.ChannelExec;
 import org.apache.sshd.client.channel.ChannelShell;
+import org.apache.sshd.common.util.buffer.Buffer;
 import org.apache.sshd.client.keyverifier.AcceptAllServerKeyVerifier;
 import org.apache.sshd.client.session.ClientSession;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
@@ -38,10 +42,13 @@ import org.apache.sshd.common.kex.BuiltinDHFactories;
 import org.apache.sshd.common.keyprovider.KeyIdentityProvider;
 import org.apache.sshd.common.mac.BuiltinMacs;
 import org.apache.sshd.core.CoreModuleProperties;
+import org.apache.sshd.common.util.buffer.ByteArrayBuffer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import io.securejeebs.recovery.server.TestClients.Original;
+import io.securejeebs.recovery.server.TestClients.Output;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -68,114 +75,6 @@ class RecoveryServerTest {
     static void stop() throws Exception {
         if (fx != null) {
             fx.close();
-        }
-    }
-
-    /** What a client's channel printed, thread-safe, with a wait for text. */
-    static final class Output extends OutputStream {
-        private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-
-        @Override
-        public synchronized void write(int b) {
-            bytes.write(b);
-            notifyAll();
-        }
-
-        @Override
-        public synchronized void write(byte[] b, int off, int len) {
-            bytes.write(b, off, len);
-            notifyAll();
-        }
-
-        synchronized String text() {
-            return bytes.toString(StandardCharsets.UTF_8);
-        }
-
-        synchronized String await(String text, int occurrences) throws InterruptedException {
-            long deadline = System.currentTimeMillis() + WAIT.toMillis();
-            while (count(text(), text) < occurrences) {
-                if (System.currentTimeMillis() > deadline) {
-                    fail("'" + text + "' did not appear " + occurrences + " time(s) in: " + text());
-                }
-                wait(200);
-            }
-            return text();
-        }
-
-        private int count(String all, String text) {
-            int n = 0;
-            for (int i = all.indexOf(text); i >= 0; i = all.indexOf(text, i + 1)) {
-                n++;
-            }
-            return n;
-        }
-    }
-
-    /** A MINA client logged in to the primary through a recording relay, with a shell on a pty. */
-    static final class Original implements AutoCloseable {
-        final RecordingRelay relay;
-        final SshClient client;
-        final ClientSession session;
-        final ChannelShell shell;
-        final Output out = new Output();
-
-        Original(String kex, String cipher, String mac, boolean password) throws Exception {
-            fx.clearRecords();
-            relay = new RecordingRelay(fx.primaryAddress());
-            client = SshClient.setUpDefaultClient();
-            client.setServerKeyVerifier(AcceptAllServerKeyVerifier.INSTANCE);
-            client.setKeyIdentityProvider(KeyIdentityProvider.EMPTY_KEYS_PROVIDER);
-            client.setKeyExchangeFactories(List.of(ClientBuilder.DH2KEX.apply(BuiltinDHFactories.fromFactoryName(kex))));
-            client.setCipherFactories(List.of(BuiltinCiphers.fromFactoryName(cipher)));
-            if (mac != null) {
-                client.setMacFactories(List.of(BuiltinMacs.fromFactoryName(mac)));
-            }
-            client.setUserAuthFactories(List.of(password ? UserAuthPasswordFactory.INSTANCE : UserAuthPublicKeyFactory.INSTANCE));
-            CoreModuleProperties.REQUEST_SHELL_REPLY.set(client, true);
-            client.start();
-            session = client.connect(RecoveryFixture.USER, "127.0.0.1", relay.port()).verify(WAIT).getSession();
-            if (password) {
-                session.addPasswordIdentity(RecoveryFixture.PASSWORD);
-            } else {
-                session.addPublicKeyIdentity(fx.clientKey);
-            }
-            session.auth().verify(WAIT);
-            shell = session.createShellChannel();
-            shell.setPtyType("xterm-256color");
-            shell.setPtyColumns(101);
-            shell.setPtyLines(33);
-            shell.setEnv("LANG", "C.UTF-8");
-            shell.setOut(out);
-            shell.setErr(out);
-            shell.open().verify(WAIT);
-            out.await(EchoShell.READY, 1);
-        }
-
-        void type(String line, int occurrences) throws Exception {
-            OutputStream in = shell.getInvertedIn();
-            in.write(line.getBytes(StandardCharsets.UTF_8));
-            in.flush();
-            out.await(line.trim(), occurrences);
-        }
-
-        @Override
-        public void close() throws java.io.IOException {
-            try {
-                client.stop();
-            } finally {
-                relay.close();
-            }
-        }
-    }
-
-    /** Waits until nothing has passed the relay for a while, so that its recording is the connection's state. */
-    static void quiet(RecordingRelay relay) throws InterruptedException {
-        int last = -1;
-        for (int same = 0; same < 3; ) {
-            Thread.sleep(100);
-            int now = relay.clientToServer().length + relay.serverToClient().length;
-            same = now == last ? same + 1 : 0;
-            last = now;
         }
     }
 
@@ -222,7 +121,7 @@ class RecoveryServerTest {
     void aReplayedSessionContinuesFromTheOriginalConnectionsState(String kex, String cipher, String mac,
             boolean password) throws Exception {
         Recorded r;
-        try (Original o = new Original(kex, cipher, mac, password)) {
+        try (Original o = new Original(fx, kex, cipher, mac, password)) {
             o.type("before-1\n", 1);
             o.type("before-2\n", 1);
             quiet(o.relay);
@@ -255,12 +154,78 @@ class RecoveryServerTest {
             cpr.awaitData("after-1");
             cpr.write(client.encode(Recorded.channelData(r.serverChannel(), "after-2\n")));
             cpr.awaitData("after-2");
+
+            // once recovered, message 200 is nobody's business: not implemented (a client cannot install state)
+            long seq = client.position().sequence();
+            cpr.write(client.encode(r.replayEnd(null, "").encode()));
+            byte[] unimplemented = cpr.awaitMessage(3);
+            assertEquals(seq, new ByteArrayBuffer(unimplemented, 1, 4).getUInt(), "SSH_MSG_UNIMPLEMENTED names the packet");
+            cpr.write(client.encode(Recorded.channelData(r.serverChannel(), "after-3\n")));
+            cpr.awaitData("after-3");
+        }
+    }
+
+    /**
+     * Three channels: a running exec (its process died with the primary: the client gets exit status 255, EOF
+     * and CLOSE), an exec the client closed after the replayed prefix (dropped quietly: both CLOSEs were
+     * exchanged on the original connection), and the shell (restarted).
+     */
+    @Test
+    void execAndClosedChannelsAreSettledAtReplayEnd() throws Exception {
+        Recorded r;
+        ChannelExec[] execs = new ChannelExec[2];
+        try (Original o = new Original(fx, "ecdh-sha2-nistp384", "aes256-gcm@openssh.com", null, false, session -> {
+            for (int i = 0; i < 2; i++) {
+                execs[i] = session.createExecChannel("job-" + i);
+                Output out = new Output();
+                execs[i].setOut(out);
+                execs[i].open().verify(WAIT);
+                out.await("exec job-" + i, 1);
+            }
+        })) {
+            o.type("before-1\n", 1);
+            execs[1].close(false).await(WAIT);
+            quiet(o.relay);
+            r = new Recorded(onlyRecord(), o.relay.clientToServer(), o.relay.serverToClient());
+        }
+        assertEquals(3, r.channels.size(), r.channels.toString());
+        ReplayEnd.ChannelState exec = r.channels.get(0);
+        ReplayEnd.ChannelState closed = r.channels.get(1);
+        ReplayEnd.ChannelState shell = r.channels.get(2);
+        assertEquals(ReplayEnd.ChannelState.CLOSE_FROM_CLIENT | ReplayEnd.ChannelState.CLOSE_FROM_SERVER,
+                closed.flags() & 0x0c, r.channels.toString());
+        CompletableFuture<RecoveryOutcome> outcome = fx.recovery.expect(new RecoveryTicket(r.record, null, "channels"));
+        try (CprConnection cpr = new CprConnection(fx.recovery.recoveryAddress())) {
+            cpr.replay.keys(r.keys.serverToClient(), r.record.strictKex());
+            cpr.replay(fx.recovery.preamble(r.record.sessionId()), r.c2s, r.shellRequest, Map.of());
+            cpr.awaitServerPacket(0, p -> p.encrypted() && p.type() == 99, "CHANNEL_SUCCESS for the shell");
+            cpr.switchServerStream(r.keys.serverToClient(), r.s2c.position());
+            cpr.sendReplayEnd(r.replayEnd(null, ""), r.keys.clientToServer(), Recorded.positionAfter(r.c2s, r.shellRequest));
+            RecoveryOutcome done = outcome.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            assertEquals(1, done.shellsStarted());
+            assertEquals(2, done.channelsClosed(), "the lost exec, and the one closed already");
+
+            cpr.awaitData(EchoShell.READY);
+            byte[] close = cpr.awaitMessage(97);
+            assertEquals(exec.clientId(), new ByteArrayBuffer(close, 1, 4).getUInt(), "the lost exec is closed");
+            List<byte[]> toExec = cpr.messagesTo(exec.clientId());
+            assertEquals(List.of(96, 98, 97), toExec.stream().map(p -> p[0] & 0xff).toList(), "EOF, exit-status, CLOSE");
+            Buffer status = new ByteArrayBuffer(toExec.get(1), 1, toExec.get(1).length - 1);
+            status.getUInt();
+            assertEquals("exit-status", status.getString());
+            status.getBoolean();
+            assertEquals(ReplayEndInstallation.LOST_COMMAND_EXIT_STATUS, status.getUInt());
+            assertTrue(cpr.messagesTo(closed.clientId()).isEmpty(), "nothing for the channel closed before");
+
+            SshPacketEncoder client = new SshPacketEncoder(r.keys.clientToServer(), r.c2s.position());
+            cpr.write(client.encode(Recorded.channelData(shell.serverId(), "after-1\n")));
+            cpr.awaitData("after-1");
         }
     }
 
     @Test
     void aLiveMinaClientCarriesOnWithTheRecoveryServerOnItsOwnTcpConnection() throws Exception {
-        try (Original o = new Original("curve25519-sha256", "chacha20-poly1305@openssh.com", null, false)) {
+        try (Original o = new Original(fx, "curve25519-sha256", "chacha20-poly1305@openssh.com", null, false)) {
             o.type("before-1\n", 1);
             quiet(o.relay);
             SocketChannel clientSide = o.relay.detach(); // the primary "dies": nothing passes any more
@@ -297,6 +262,67 @@ class RecoveryServerTest {
         }
     }
 
+    /** The real OpenSSH client (its default KEX is the sntrup761x25519 hybrid, its default cipher chacha20-poly1305). */
+    @Test
+    void aLiveOpenSshClientCarriesOnWithTheRecoveryServerOnItsOwnTcpConnection() throws Exception {
+        fx.clearRecords();
+        try (RecordingRelay relay = new RecordingRelay(fx.primaryAddress())) {
+            Process ssh = new ProcessBuilder("ssh", "-F", "/dev/null", "-tt", "-o", "StrictHostKeyChecking=no",
+                    "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+                    "-o", "LogLevel=ERROR", "-i", fx.clientKeyFile.toString(), "-p", Integer.toString(relay.port()),
+                    RecoveryFixture.USER + "@127.0.0.1").redirectErrorStream(true).start();
+            Output out = new Output();
+            Thread pump = new Thread(() -> {
+                try {
+                    ssh.getInputStream().transferTo(out);
+                } catch (java.io.IOException ignored) {
+                    // the process ended
+                }
+            }, "ssh-output");
+            pump.setDaemon(true);
+            pump.start();
+            try {
+                OutputStream keyboard = ssh.getOutputStream();
+                out.await(EchoShell.READY, 1);
+                keyboard.write("before-1\n".getBytes(StandardCharsets.UTF_8));
+                keyboard.flush();
+                out.await("before-1", 1);
+                quiet(relay);
+                SocketChannel clientSide = relay.detach();
+                Recorded r = new Recorded(onlyRecord(), relay.clientToServer(), relay.serverToClient());
+                assertTrue(r.record.kexName().startsWith("sntrup761x25519-sha512"), r.record.kexName());
+                CompletableFuture<RecoveryOutcome> outcome = fx.recovery.expect(new RecoveryTicket(r.record, null, "openssh"));
+                try (CprConnection cpr = new CprConnection(fx.recovery.recoveryAddress())) {
+                    cpr.replay.keys(r.keys.serverToClient(), r.record.strictKex());
+                    cpr.replay(fx.recovery.preamble(r.record.sessionId()), r.c2s, r.shellRequest, Map.of());
+                    assertReplayAnswers(r, cpr);
+                    TcpState tcp = TcpRepair.read(clientSide);
+                    long readAt = System.nanoTime();
+                    TcpRepair.closeSilently(clientSide);
+                    int elapsedMs = (int) TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - readAt) + 1;
+                    cpr.sendReplayEnd(r.replayEnd(new ReplayEnd.TcpHandover(tcp.withTimestamp(tcp.timestamp() + elapsedMs),
+                            TcpRepair.RepairExit.WINDOW_PROBE), "last command: before-1"),
+                            r.keys.clientToServer(), Recorded.positionAfter(r.c2s, r.shellRequest));
+                    RecoveryOutcome done = outcome.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+                    assertTrue(done.socketSwapped());
+                    cpr.awaitEof();
+                }
+                String shown = out.await(EchoShell.READY, 2);
+                assertTrue(shown.contains("[securejeebs] session recovered after a server failure at "), shown);
+                assertTrue(shown.contains("last command: before-1"), shown);
+                keyboard.write("after-1\n".getBytes(StandardCharsets.UTF_8));
+                keyboard.flush();
+                out.await("after-1", 1);
+                assertTrue(ssh.isAlive(), "ssh is still connected: " + out.text());
+            } finally {
+                ssh.destroy();
+                if (!ssh.waitFor(5, TimeUnit.SECONDS)) {
+                    ssh.destroyForcibly();
+                }
+            }
+        }
+    }
+
     @Test
     void theLoginListenerTakesNewLogins() throws Exception {
         SshClient client = SshClient.setUpDefaultClient();
@@ -316,19 +342,5 @@ class RecoveryServerTest {
         } finally {
             client.stop();
         }
-    }
-
-    static void assertFailed(CompletableFuture<RecoveryOutcome> f, String reason) throws Exception {
-        try {
-            f.get(WAIT.toSeconds(), TimeUnit.SECONDS);
-            fail("the recovery should have failed with: " + reason);
-        } catch (ExecutionException e) {
-            assertTrue(e.getCause() instanceof RecoveryFailedException, String.valueOf(e.getCause()));
-            assertTrue(e.getCause().getMessage().contains(reason), "expected '" + reason + "' in: " + e.getCause().getMessage());
-        }
-    }
-
-    static void assertNotNullLine(String line, String what) {
-        assertNotNull(line, what);
     }
 }
