@@ -26,8 +26,8 @@ import org.apache.sshd.server.SshServer;
 
 /**
  * TEST ONLY: a primary and a recovery server on 127.0.0.1, set up alike from one {@link PrimaryConfig}
- * (the shared {@link SshServerSetup}), with in-test logins (user {@value #USER}: one Ed25519 key, one
- * password) and the {@link EchoShell} instead of the users' real shells. The primary's sessions are
+ * (the shared {@link SshServerSetup}), with in-test logins (one Ed25519 key for any user name, and user
+ * {@value #USER} with a password) and the {@link EchoShell} instead of the users' real shells. The primary's sessions are
  * {@code ExportingServerSession}s whose key exchanges land in memory.
  */
 final class RecoveryFixture implements AutoCloseable {
@@ -85,8 +85,8 @@ final class RecoveryFixture implements AutoCloseable {
 
     /** The logins and shell both servers use in tests (production: authorized_keys, PAM, the user's shell). */
     private void testLogins(SshServer server) {
-        server.setPublickeyAuthenticator((user, key, session) -> USER.equals(user)
-                && KeyUtils.compareKeys(key, clientKey.getPublic()));
+        // the key logs in as anyone (a test may use a real local account on the recovery server)
+        server.setPublickeyAuthenticator((user, key, session) -> KeyUtils.compareKeys(key, clientKey.getPublic()));
         server.setPasswordAuthenticator((user, password, session) -> USER.equals(user) && PASSWORD.equals(password));
         EchoShell.Factory echo = new EchoShell.Factory();
         server.setShellFactory(echo);

@@ -85,6 +85,11 @@ final class TestClients {
 
         Original(RecoveryFixture fx, String kex, String cipher, String mac, boolean password, BeforeShell beforeShell)
                 throws Exception {
+            this(fx, RecoveryFixture.USER, kex, cipher, mac, password, beforeShell);
+        }
+
+        Original(RecoveryFixture fx, String user, String kex, String cipher, String mac, boolean password,
+                BeforeShell beforeShell) throws Exception {
             fx.clearRecords();
             relay = new RecordingRelay(fx.primaryAddress());
             client = SshClient.setUpDefaultClient();
@@ -98,7 +103,7 @@ final class TestClients {
             client.setUserAuthFactories(List.of(password ? UserAuthPasswordFactory.INSTANCE : UserAuthPublicKeyFactory.INSTANCE));
             CoreModuleProperties.REQUEST_SHELL_REPLY.set(client, true);
             client.start();
-            session = client.connect(RecoveryFixture.USER, "127.0.0.1", relay.port()).verify(WAIT).getSession();
+            session = client.connect(user, "127.0.0.1", relay.port()).verify(WAIT).getSession();
             if (password) {
                 session.addPasswordIdentity(RecoveryFixture.PASSWORD);
             } else {
