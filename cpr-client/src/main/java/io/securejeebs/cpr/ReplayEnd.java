@@ -63,6 +63,8 @@ public record ReplayEnd(Direction inbound, Direction outbound, List<ChannelState
     private static final long UINT32_MAX = 0xffffffffL;
     private static final int MAX_NAME = 64;
     private static final int MAX_KEY = 1024;
+    /** uint32 ids (2), uint64 windows (2), uint32 max packets (2), byte flags. */
+    private static final int CHANNEL_BYTES = 4 + 4 + 8 + 4 + 8 + 4 + 1;
     private static final Pattern IPV4 = Pattern.compile("\\d{1,3}(\\.\\d{1,3}){3}");
 
     /** One direction's transport state: algorithms and keys of the current epoch, and where in it the stream is. */
@@ -225,8 +227,8 @@ public record ReplayEnd(Direction inbound, Direction outbound, List<ChannelState
         Direction inbound = direction(r, "inbound");
         Direction outbound = direction(r, "outbound");
         long count = r.u32("channel count");
-        // each channel takes 37 bytes: a count the payload cannot hold is garbage, not a reason to allocate
-        if (count > r.remaining() / 37) {
+        // a channel takes 33 bytes: a count the payload cannot hold is garbage, not a reason to allocate
+        if (count > r.remaining() / CHANNEL_BYTES) {
             throw new ReplayEndFormatException("channel count " + count + " does not fit the "
                     + r.remaining() + " bytes left");
         }

@@ -73,6 +73,17 @@ class ReplayEndTest {
     }
 
     @Test
+    void roundTripWithManyChannelsAndNothingElse() throws Exception {
+        ReplayEnd s = sample(false);
+        List<ChannelState> many = new java.util.ArrayList<>();
+        for (int i = 0; i < 50; i++) {
+            many.add(new ChannelState(i, 100 + i, i * 1000L, 32_768, 0xffff_ffffL - i, 65_536, i % 16));
+        }
+        ReplayEnd e = new ReplayEnd(s.inbound(), s.outbound(), many, null, "");
+        assertEquals(many, ReplayEnd.decode(e.encode()).channels());
+    }
+
+    @Test
     void roundTripWithoutTcp() throws Exception {
         ReplayEnd e = sample(false);
         ReplayEnd d = ReplayEnd.decode(e.encode());
