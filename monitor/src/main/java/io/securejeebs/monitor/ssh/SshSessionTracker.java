@@ -78,6 +78,8 @@ public final class SshSessionTracker implements ApplicationTracker {
     private int unackedLength;
     private long unackedStart;
     private final List<ApplicationUpdates.ApplicationUpdate> inlineDeliveries = new ArrayList<>(0);
+    private final java.util.ArrayDeque<Chunk> queue = new java.util.ArrayDeque<>(0);
+    private int queuedBytes;
     private boolean disconnected;
 
     // user authentication
@@ -137,8 +139,64 @@ public final class SshSessionTracker implements ApplicationTracker {
 
     private void processClientBytes(byte[] data, int off, int len) throws TrackingException {
         keepPrefix(data, off, len);
-        c2s.feed(data, off, len);
+        accept(c2s, data, off, len);
+    }
+
+    /**
+     * Feeds bytes to a direction, unless a direction waits for its keys: then they queue, both directions
+     * in capture order, because the two directions depend on each other (a client's request names the
+     * channel id the server's confirmation gave) and must be decrypted in the order they happened.
+     */
+    private void accept(Direction d, byte[] data, int off, int len) throws TrackingException {
+        if (!queue.isEmpty() || c2s.phase == Phase.WAITING_KEYS || s2c.phase == Phase.WAITING_KEYS) {
+            enqueue(d, Arrays.copyOfRange(data, off, off + len), false);
+        } else {
+            byte[] rest = d.feed(data, off, len);
+            if (rest != null && rest.length > 0) {
+                enqueue(d, rest, true);
+            }
+        }
         pump();
+    }
+
+    private record Chunk(Direction direction, byte[] bytes) {}
+
+    private void enqueue(Direction d, byte[] bytes, boolean first) throws TrackingException {
+        if (queuedBytes + bytes.length > limits.maxPendingBytes()) {
+            throw new TrackingException("KEX record #" + Math.max(c2s.waitingFor, s2c.waitingFor) + " has not arrived and "
+                    + (queuedBytes + bytes.length) + " bytes wait for its keys (limit " + limits.maxPendingBytes() + ")");
+        }
+        if (first) {
+            queue.addFirst(new Chunk(d, bytes));
+        } else {
+            queue.addLast(new Chunk(d, bytes));
+        }
+        queuedBytes += bytes.length;
+    }
+
+    /** Feeds queued chunks in order while no direction waits for keys. */
+    private boolean drainQueue() throws TrackingException {
+        boolean progress = false;
+        while (!queue.isEmpty() && c2s.phase != Phase.WAITING_KEYS && s2c.phase != Phase.WAITING_KEYS) {
+            Chunk c = queue.pollFirst();
+            queuedBytes -= c.bytes().length;
+            byte[] rest = c.direction().feed(c.bytes(), 0, c.bytes().length);
+            if (rest != null && rest.length > 0) {
+                enqueue(c.direction(), rest, true);
+            }
+            progress = true;
+        }
+        return progress;
+    }
+
+    private int queuedBytes(Direction d) {
+        int n = 0;
+        for (Chunk c : queue) {
+            if (c.direction() == d) {
+                n += c.bytes().length;
+            }
+        }
+        return n;
     }
 
     private void holdUnacknowledged(long offset, byte[] data, int off, int len) throws TrackingException {
@@ -177,10 +235,7 @@ public final class SshSessionTracker implements ApplicationTracker {
 
     @Override
     public StreamSink serverStream() {
-        return (offset, data, off, len) -> {
-            s2c.feed(data, off, len);
-            pump();
-        };
+        return (offset, data, off, len) -> accept(s2c, data, off, len);
     }
 
     @Override
@@ -254,6 +309,7 @@ public final class SshSessionTracker implements ApplicationTracker {
                 }
                 progress |= c2s.activateIfKeysArrived();
                 progress |= s2c.activateIfKeysArrived();
+                progress |= drainQueue();
             }
         } finally {
             pumping = false;
@@ -728,8 +784,6 @@ public final class SshSessionTracker implements ApplicationTracker {
         SshPacketDecoder decoder;
         long packetsInEarlierEpochs;
         SessionKeys.DirectionKeys directionKeys;
-        byte[] pending;
-        int pendingLength;
         /** Stream offset just past the last whole packet (or the version line). */
         long wholePacketsEnd;
         CipherPosition positionBefore;
@@ -740,19 +794,29 @@ public final class SshSessionTracker implements ApplicationTracker {
             this.name = fromClient ? "c->s" : "s->c";
         }
 
-        void feed(byte[] data, int off, int len) throws TrackingException {
+        /**
+         * @return the bytes left over when the direction stopped at a NEWKEYS to wait for its keys (they
+         *         are under the next keys), or null when all were consumed
+         */
+        byte[] feed(byte[] data, int off, int len) throws TrackingException {
             int end = off + len;
             while (off < end) {
                 switch (phase) {
                     case VERSION -> off = readVersion(data, off, end);
                     case PLAIN -> off = readPlain(data, off, end);
                     case WAITING_KEYS -> {
-                        holdPending(data, off, end - off);
+                        return Arrays.copyOfRange(data, off, end);
+                    }
+                    case ENCRYPTED -> {
+                        byte[] rest = readEncrypted(data, off, end);
+                        if (rest != null) {
+                            return rest;
+                        }
                         off = end;
                     }
-                    case ENCRYPTED -> off = readEncrypted(data, off, end);
                 }
             }
+            return null;
         }
 
         private int readVersion(byte[] data, int off, int end) throws TrackingException {
@@ -829,7 +893,8 @@ public final class SshSessionTracker implements ApplicationTracker {
             return off;
         }
 
-        private int readEncrypted(byte[] data, int off, int end) throws TrackingException {
+        /** @return the bytes after a NEWKEYS this epoch's decoder stopped at, or null */
+        private byte[] readEncrypted(byte[] data, int off, int end) throws TrackingException {
             try {
                 positionBefore = decoder.position();
                 decoder.feed(data, off, end - off, (seq, p, o, l, wire) -> {
@@ -851,10 +916,9 @@ public final class SshSessionTracker implements ApplicationTracker {
                 throw stoppedBy;
             }
             if (phase == Phase.WAITING_KEYS) { // stopped at NEWKEYS: what follows is under the next keys
-                byte[] rest = decoder.takeBuffered();
-                holdPending(rest, 0, rest.length);
+                return decoder.takeBuffered();
             }
-            return end;
+            return null;
         }
 
         /** @return whether to go on decoding in this epoch */
@@ -872,21 +936,6 @@ public final class SshSessionTracker implements ApplicationTracker {
                 return false;
             }
             return true;
-        }
-
-        private void holdPending(byte[] data, int off, int len) throws TrackingException {
-            if (len == 0) {
-                return;
-            }
-            if (pendingLength + len > limits.maxPendingBytes()) {
-                throw new TrackingException(name + ": KEX record #" + waitingFor + " has not arrived and "
-                        + (pendingLength + len) + " bytes wait for its keys (limit " + limits.maxPendingBytes() + ")");
-            }
-            if (pending == null || pendingLength + len > pending.length) {
-                pending = Arrays.copyOf(pending == null ? new byte[0] : pending, Math.max(pendingLength + len, 1024));
-            }
-            System.arraycopy(data, off, pending, pendingLength, len);
-            pendingLength += len;
         }
 
         boolean activateIfKeysArrived() throws TrackingException {
@@ -911,24 +960,17 @@ public final class SshSessionTracker implements ApplicationTracker {
             phase = Phase.ENCRYPTED;
             plain = null;
             dropKeysBothUsed();
-            byte[] held = pending;
-            int n = pendingLength;
-            pending = null;
-            pendingLength = 0;
-            if (n > 0) {
-                feed(held, 0, n);
-            }
             return true;
         }
 
         DirectionModel model() {
             if (decoder == null) {
-                return new DirectionModel("none", null, -1, sequence, 0, plaintextPackets, plainLength + pendingLength, null);
+                return new DirectionModel("none", null, -1, sequence, 0, plaintextPackets, plainLength + queuedBytes(this), null);
             }
             CipherPosition at = decoder.position();
             return new DirectionModel(directionKeys.cipher(), directionKeys.mac(), keyEpoch, at.sequence(), at.blocks(),
                     plaintextPackets + packetsInEarlierEpochs + decoder.packetsDecoded(), decoder.bytesBuffered()
-                    + pendingLength, directionKeys);
+                    + queuedBytes(this), directionKeys);
         }
 
         byte[] partialPacket() {

@@ -170,13 +170,15 @@ public final class TcpConnection {
             } else if (serverToClient == null) {
                 throw new TrackingException("s->c: data before the SYN-ACK was captured");
             }
-            serverToClient.onSegment(s.seq, s.has(TcpSegment.SYN), s.has(TcpSegment.FIN),
-                    s.frame, s.payloadOffset, s.payloadLength);
-            serverFin |= s.has(TcpSegment.FIN);
+            // The acknowledgement first: the server received those client bytes before it wrote this payload,
+            // and a tracker that follows the server's view must see them before the server's answer.
             if (s.has(TcpSegment.ACK)) {
                 clientToServer.onAcknowledgement(s.ack);
                 app.onClientBytesAcknowledged(clientToServer.ackedOffset());
             }
+            serverToClient.onSegment(s.seq, s.has(TcpSegment.SYN), s.has(TcpSegment.FIN),
+                    s.frame, s.payloadOffset, s.payloadLength);
+            serverFin |= s.has(TcpSegment.FIN);
             if (!s.has(TcpSegment.SYN)) {
                 serverWindowRaw = s.window;
             }

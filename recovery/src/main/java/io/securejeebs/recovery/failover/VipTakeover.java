@@ -102,6 +102,8 @@ public final class VipTakeover implements AutoCloseable {
                     .promiscuousMode(PromiscuousMode.NONPROMISCUOUS).timeoutMillis(5).build();
             listener.setFilter("arp and arp[6:2] = 2 and arp[14:4] = 0x"
                     + java.util.HexFormat.of().formatHex(address.getAddress()), BpfProgram.BpfCompileMode.OPTIMIZE);
+            // polled: a blocking read on a TPACKET_V3 ring may wait for a whole block, far past the probe's wait
+            listener.setBlockingMode(PcapHandle.BlockingMode.NONBLOCKING);
         } catch (PcapNativeException | NotOpenException e) {
             throw new IOException("cannot open " + interfaceName + " for ARP: " + e.getMessage(), e);
         }
@@ -144,7 +146,9 @@ public final class VipTakeover implements AutoCloseable {
             sender.sendPacket(probe);
             while (System.nanoTime() < deadline) {
                 byte[] frame = listener.getNextRawPacket();
-                if (frame != null) {
+                if (frame == null) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(500_000);
+                } else {
                     log.warn("ARP probe: {} is still answered by {}", vip.address().getHostAddress(),
                             MacAddress.getByAddress(java.util.Arrays.copyOfRange(frame, 22, 28)));
                     return true;

@@ -95,7 +95,7 @@ final class CprConnection implements AutoCloseable {
             replay.feed(b, fed, b.length - fed);
         } else {
             int from = Math.max(fed, boundary);
-            after.feed(b, from, b.length - from, (seq, p, o, l) -> afterPayloads.add(Arrays.copyOfRange(p, o, o + l)));
+            after.feed(b, from, b.length - from, (seq, p, o, l, w) -> afterPayloads.add(Arrays.copyOfRange(p, o, o + l)));
         }
         fed = b.length;
         return true;

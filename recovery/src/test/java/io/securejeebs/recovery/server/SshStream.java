@@ -132,7 +132,7 @@ final class SshStream {
         // one byte at a time, so that each packet's end is where the decoder emits it
         for (; parsed < b.length; parsed++) {
             int at = parsed;
-            decoder.feed(b, at, 1, (seq, p, o, l) -> {
+            decoder.feed(b, at, 1, (seq, p, o, l, w) -> {
                 int end = at + 1;
                 CipherPosition before = position;
                 int packetLength = end - packetStart - 4 - macAndTag;
@@ -140,6 +140,7 @@ final class SshStream {
                 packets.add(new Packet(packets.size(), packetStart, end, seq, before, true,
                         Arrays.copyOfRange(p, o, o + l)));
                 packetStart = end;
+                return true;
             });
         }
     }
