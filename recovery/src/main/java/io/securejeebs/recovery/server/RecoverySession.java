@@ -154,8 +154,8 @@ public class RecoverySession extends ServerSessionImpl {
         setKeyExchangeFactories(List.of(ReplayingKeyExchange.factory(initial)));
         setReservedSessionMessagesHandler(new RecordedKexInit(initial.serverKexInit()));
         phase = Phase.REPLAYING;
-        log.info("recovery {}{}: CPR connection from {} accepted, replaying {} (user session of the primary {})",
-                fingerprint, label(), peer(), initial.kexName(), initial.primaryId());
+        log.info("recovery {}{}: CPR connection from {} accepted, replaying a session of primary '{}' ({})",
+                fingerprint, label(), peer(), initial.primaryId(), initial.kexName());
         return true;
     }
 
