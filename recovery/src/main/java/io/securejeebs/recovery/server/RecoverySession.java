@@ -1,5 +1,6 @@
 package io.securejeebs.recovery.server;
 
+import io.securejeebs.cpr.RecoveryOutcome;
 import io.securejeebs.cpr.RecoveryPreamble;
 import io.securejeebs.cpr.ReplayEnd;
 import io.securejeebs.cpr.SessionFingerprint;
@@ -12,6 +13,7 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
 import org.apache.sshd.common.SshConstants;
 import org.apache.sshd.common.cipher.Cipher;
 import org.apache.sshd.common.io.IoSession;
@@ -152,8 +154,8 @@ public class RecoverySession extends ServerSessionImpl {
         setKeyExchangeFactories(List.of(ReplayingKeyExchange.factory(initial)));
         setReservedSessionMessagesHandler(new RecordedKexInit(initial.serverKexInit()));
         phase = Phase.REPLAYING;
-        log.info("recovery {}{}: CPR connection from {} accepted, replaying {} (user session of the primary {})",
-                fingerprint, label(), peer(), initial.kexName(), initial.primaryId());
+        log.info("recovery {}{}: CPR connection from {} accepted, replaying a session of primary '{}' ({})",
+                fingerprint, label(), peer(), initial.primaryId(), initial.kexName());
         return true;
     }
 
@@ -280,7 +282,7 @@ public class RecoverySession extends ServerSessionImpl {
         return f;
     }
 
-    java.util.concurrent.locks.ReentrantLock encodeLock() {
+    ReentrantLock encodeLock() {
         return encodeLock;
     }
 
@@ -331,7 +333,7 @@ public class RecoverySession extends ServerSessionImpl {
     }
 
     /** Recovered: completes the ticket's future. */
-    void succeed(io.securejeebs.cpr.RecoveryOutcome outcome) {
+    void succeed(RecoveryOutcome outcome) {
         RecoveryServer.Claim c = claim;
         if (c != null) {
             c.future().complete(outcome);

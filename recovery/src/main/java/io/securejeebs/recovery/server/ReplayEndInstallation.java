@@ -20,9 +20,9 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.locks.ReentrantLock;
-import org.apache.sshd.common.channel.AbstractChannel;
 import org.apache.sshd.common.channel.Channel;
 import org.apache.sshd.common.channel.LocalWindow;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
@@ -124,7 +124,7 @@ final class ReplayEndInstallation {
         } finally {
             encodeLock.unlock();
         }
-        // from here the client may send anything: shells must be ready to take its data
+        // the client's next bytes are read on this thread once the handler returns: the shells take them from then
         List<RecoveryChannelSession> shells = new ArrayList<>();
         for (ChannelPlan p : plans) {
             if (p.fate() == Fate.RESTART_SHELL) {
@@ -352,8 +352,9 @@ final class ReplayEndInstallation {
             step("applications");
             RecoveryOutcome outcome = new RecoveryOutcome(fp, session.getUsername(), steps, swapped, shells.size(), closed);
             log.info("recovery {}: session of {} recovered{}: {} shell(s) restarted, {} channel(s) closed, {} ms {}",
-                    fp, session.getUsername(), swapped ? ", now talking to " + session.getClientAddress() : " (no TCP state: stays on the CPR connection)",
-                    shells.size(), closed, String.format(java.util.Locale.ROOT, "%.3f", outcome.totalMillis()), steps);
+                    fp, session.getUsername(), swapped ? ", now talking to " + session.getClientAddress()
+                            : " (no TCP state: it stays on the CPR connection)",
+                    shells.size(), closed, String.format(Locale.ROOT, "%.3f", outcome.totalMillis()), steps);
             session.succeed(outcome);
         } catch (RecoveryFailedException e) {
             session.fail(e.reason(), e.getCause());
@@ -397,6 +398,6 @@ final class ReplayEndInstallation {
     }
 
     private static String typeOf(Channel c) {
-        return c instanceof AbstractChannel ? c.getClass().getSimpleName() : String.valueOf(c);
+        return c.getClass().getSimpleName();
     }
 }
