@@ -4,6 +4,8 @@ import io.securejeebs.keyexport.KexRecordSink;
 import io.securejeebs.keyexport.export.ExportingSessionFactory;
 import io.securejeebs.keyexport.export.KexExportStatistics;
 import io.securejeebs.keyexport.export.KexExporter;
+import io.securejeebs.keyexport.probe.ProbedSessionFactory;
+import io.securejeebs.keyexport.probe.StateProbe;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -51,6 +53,7 @@ public final class PrimaryServer implements AutoCloseable {
     private final KexExporter exporter;
     private final PamAuthenticator pam;
     private final SshServer sshd;
+    private volatile StateProbe probe;
 
     public PrimaryServer(PrimaryConfig config, KexRecordSink sink) throws IOException {
         this.config = Objects.requireNonNull(config, "config");
@@ -158,7 +161,9 @@ public final class PrimaryServer implements AutoCloseable {
         server.setChannelFactories(List.of(new UserChannelSessionFactory(config.acceptEnv()), DirectTcpipFactory.INSTANCE));
         server.setForwardingFilter(new PrimaryForwardingFilter(config.directTcpip()));
 
-        server.setSessionFactory(new ExportingSessionFactory(server, exporter));
+        // probe.socket (test only): sessions whose transport state the probe can read under their own locks
+        server.setSessionFactory(config.probeSocket() != null ? new ProbedSessionFactory(server, exporter)
+                : new ExportingSessionFactory(server, exporter));
         server.addSessionListener(exporter);
         server.addSessionListener(new SessionListener() {
             @Override
@@ -179,6 +184,14 @@ public final class PrimaryServer implements AutoCloseable {
             sshd.stop(true);
             throw new IllegalStateException("MINA picked the I/O back-end " + io.getClass().getName()
                     + "; the primary needs NIO2 (remove sshd-mina / sshd-netty from the class path)");
+        }
+        if (config.probeSocket() != null) {
+            try {
+                probe = StateProbe.start(config.probeSocket(), config.primaryId(), sshd::getActiveSessions);
+            } catch (IOException | RuntimeException e) {
+                sshd.stop(true);
+                throw new IOException("probe.socket: " + e.getMessage(), e);
+            }
         }
         log.info("primary '{}' listening on {}:{} as '{}' (kex {}, export {}, direct-tcpip {})", config.primaryId(),
                 config.listen().getAddress().getHostAddress(), port(), config.identificationLine(),
@@ -216,6 +229,9 @@ public final class PrimaryServer implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        if (probe != null) {
+            probe.close();
+        }
         try {
             sshd.stop(true);
         } finally {
