@@ -5,6 +5,7 @@ import io.securejeebs.monitor.capture.CaptureSettings;
 import io.securejeebs.config.ConfigException;
 import io.securejeebs.config.ConfigFile;
 import io.securejeebs.config.Ipv4Prefix;
+import io.securejeebs.localsocket.PrivateSocketPath;
 import io.securejeebs.monitor.tcp.Endpoint;
 import io.securejeebs.monitor.tcp.WatchedServices;
 import java.net.InetSocketAddress;
@@ -17,6 +18,10 @@ import java.util.Set;
  * The appliance's settings, read from the file a sysadmin edits ({@code conf/securejeebs.conf} is the
  * commented sample). Every value is validated at start-up; a bad line stops the daemon with the file,
  * the line and the reason.
+ *
+ * @param stateDir where failover reports go, and by default the control socket; the daemon keeps it 0700
+ * @param controlSocket the root-only UNIX socket {@code securejeebs status} asks ({@code control.socket},
+ *                      default {@code state.dir/control.sock})
  */
 public record ApplianceConfig(
         String sourceName,
@@ -32,9 +37,14 @@ public record ApplianceConfig(
         int maxConnections,
         String guardTable,
         int garpCount,
-        Path stateDir) {
+        Path stateDir,
+        Path controlSocket) {
 
     public static final Set<String> PROTOCOLS = Set.of(LineEchoTracker.PROTOCOL);
+    /** The control socket's name in state.dir, unless control.socket says otherwise. */
+    public static final String CONTROL_SOCKET_NAME = "control.sock";
+    public static final Path DEFAULT_STATE_DIR = Path.of("/var/lib/securejeebs");
+    public static final Path DEFAULT_CONFIG = Path.of("/etc/securejeebs/securejeebs.conf");
 
     public static ApplianceConfig load(Path file) throws ConfigException {
         return from(ConfigFile.load(file));
@@ -60,9 +70,14 @@ public record ApplianceConfig(
             throw f.error("failover.guard-table", "must be a lower-case nftables table name, got '" + guardTable + "'");
         }
         int garp = f.integer("failover.gratuitous-arp-count", 3, 1, 20);
-        Path stateDir = Path.of(f.string("state.dir", "/var/lib/securejeebs"));
+        Path stateDir = Path.of(f.string("state.dir", DEFAULT_STATE_DIR.toString()));
         if (!stateDir.isAbsolute()) {
             throw f.error("state.dir", "must be an absolute path, got '" + stateDir + "'");
+        }
+        Path controlSocket = Path.of(f.string("control.socket", stateDir.resolve(CONTROL_SOCKET_NAME).toString()));
+        String socketProblem = PrivateSocketPath.problem(controlSocket);
+        if (socketProblem != null) {
+            throw f.error(f.has("control.socket") ? "control.socket" : "state.dir", socketProblem);
         }
         if (vip.address().equals(heartbeat.getAddress())) {
             throw f.error("primary.heartbeat", "must be the primary's own address, not the VIP: "
@@ -76,7 +91,7 @@ public record ApplianceConfig(
         }
         f.rejectUnknownKeys();
         return new ApplianceConfig(f.name(), capture, vip, ports, serviceInterface, protocol, heartbeat,
-                interval, misses, maxBuffer, maxConnections, guardTable, garp, stateDir);
+                interval, misses, maxBuffer, maxConnections, guardTable, garp, stateDir, controlSocket);
     }
 
     public WatchedServices watchedServices() {
