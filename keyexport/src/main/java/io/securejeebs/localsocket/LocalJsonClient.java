@@ -26,7 +26,7 @@ public final class LocalJsonClient {
     public static final class ExchangeException extends IOException {
         private final Failure failure;
 
-        ExchangeException(Failure failure, String message, Throwable cause) {
+        public ExchangeException(Failure failure, String message, Throwable cause) {
             super(message, cause);
             this.failure = failure;
         }
