@@ -277,10 +277,14 @@ public final class LocalJsonServer implements AutoCloseable {
         }
     }
 
-    private void answer(Connection c, SelectionKey key, byte[] document) throws IOException {
+    private static ByteBuffer line(byte[] document) {
         ByteBuffer out = ByteBuffer.allocate(document.length + 1);
         out.put(document).put((byte) '\n').flip();
-        c.out = out;
+        return out;
+    }
+
+    private void answer(Connection c, SelectionKey key, byte[] document) throws IOException {
+        c.out = line(document);
         c.deadline = System.nanoTime() + limits.timeout().toNanos();
         key.interestOps(SelectionKey.OP_WRITE);
         write(c);
@@ -306,9 +310,7 @@ public final class LocalJsonServer implements AutoCloseable {
             if (c.out == null) {
                 // best effort, without waiting: the client may read it, or may not
                 try {
-                    c.channel.write(ByteBuffer.wrap((new String(error("no complete request within "
-                            + limits.timeout().toMillis() + " ms"), StandardCharsets.UTF_8) + "\n")
-                            .getBytes(StandardCharsets.UTF_8)));
+                    c.channel.write(line(error("no complete request within " + limits.timeout().toMillis() + " ms")));
                 } catch (IOException ignored) {
                     // closing anyway
                 }

@@ -14,7 +14,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.locks.ReentrantLock;
 import org.apache.sshd.common.channel.AbstractChannel;
 import org.apache.sshd.common.channel.Channel;
 import org.apache.sshd.common.cipher.Cipher;
@@ -109,11 +108,8 @@ public class ProbedServerSession extends ExportingServerSession {
     }
 
     private ProbeDocument.Session read(InetSocketAddress client, InetSocketAddress server, String user) {
-        ReentrantLock[] held = {decodeLock, encodeLock};
-        for (ReentrantLock l : held) {
-            if (!l.isHeldByCurrentThread()) {
-                throw new IllegalStateException("read() needs both transport locks");
-            }
+        if (!decodeLock.isHeldByCurrentThread() || !encodeLock.isHeldByCurrentThread()) {
+            throw new IllegalStateException("read() needs both transport locks");
         }
         ProbeDocument.Direction c2s = new ProbeDocument.Direction(inEpoch.cipher, inEpoch.mac, seqi,
                 CipherStateReader.blocks(inCipher, inEpoch.ctrIv));
