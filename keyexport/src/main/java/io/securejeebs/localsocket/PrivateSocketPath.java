@@ -139,10 +139,12 @@ public final class PrivateSocketPath {
         if ((mode & S_IFMT) != S_IFSOCK) {
             throw new IOException(socket + " exists and is not a socket: remove it or choose another path");
         }
-        try (SocketChannel probe = SocketChannel.open(UnixDomainSocketAddress.of(socket))) {
-            throw new IOException(socket + " is in use: another instance is running and answers on it");
+        try {
+            SocketChannel.open(UnixDomainSocketAddress.of(socket)).close();
         } catch (java.net.SocketException gone) {
             Files.deleteIfExists(socket); // left behind by a process that is gone
+            return;
         }
+        throw new IOException(socket + " is in use: another instance is running and answers on it");
     }
 }

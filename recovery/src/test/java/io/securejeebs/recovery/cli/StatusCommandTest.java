@@ -59,7 +59,7 @@ class StatusCommandTest {
         Path socket = dir.resolve("state/control.sock");
         try (ControlServer server = ControlServer.start(socket, true, LocalJsonServer.Limits.DEFAULT,
                 StatusCommandTest::document)) {
-            assertEquals(0, status("--socket", socket.toString()), err());
+            assertEquals(0, status("--socket", server.path().toString()), err());
             assertTrue(out().startsWith("SecureJeebs appliance 9.9\n"), out());
             assertTrue(out().contains("SESSIONS (0)\nnone tracked\n"), out());
             out.reset();
@@ -76,6 +76,7 @@ class StatusCommandTest {
                 + "primary.heartbeat = 10.213.0.2:22\ncontrol.socket = " + socket + "\n");
         try (ControlServer server = ControlServer.start(socket, false, LocalJsonServer.Limits.DEFAULT,
                 StatusCommandTest::document)) {
+            assertEquals(socket, server.path());
             assertEquals(0, status("--config", conf.toString(), "--json"), err());
             assertEquals(0, status(conf, Duration.ofSeconds(30), "--json"), "the default config names it too");
             assertEquals("{\"version\":\"9.9\",\"sessions\":[]}\n{\"version\":\"9.9\",\"sessions\":[]}\n", out());
@@ -117,7 +118,7 @@ class StatusCommandTest {
                 LocalJsonServer.Limits.DEFAULT, new ObjectMapper(), request -> {
                     throw new LocalJsonServer.RequestException("permission denied: only root may use this socket, not sj");
                 })) {
-            assertEquals(1, status("--socket", socket.toString()));
+            assertEquals(1, status("--socket", server.path().toString()));
             assertEquals("securejeebs: the appliance refused: permission denied: only root may use this socket, not sj"
                     + " (run as root)\n", err());
         }

@@ -170,6 +170,7 @@ class ControlServerTest {
         start(socket, new LocalJsonServer.Limits(1024, Duration.ofMinutes(5), 2));
         try (SocketChannel a = SocketChannel.open(UnixDomainSocketAddress.of(socket));
              SocketChannel b = SocketChannel.open(UnixDomainSocketAddress.of(socket))) {
+            assertTrue(a.isConnected() && b.isConnected());
             String third = ask(socket, "status");
             assertEquals("too many clients at once (at most 2); try again", JSON.readTree(third).path("error").asText());
         }
