@@ -57,14 +57,23 @@ public final class LocalJsonClient {
             connect(ch, socket, deadline, timeout);
             ch.configureBlocking(false);
             SelectionKey key = ch.register(selector, 0);
+            IOException writeFailure = null;
             if (request != null) {
                 ByteBuffer out = ByteBuffer.wrap((request + "\n").getBytes(StandardCharsets.UTF_8));
                 key.interestOps(SelectionKey.OP_WRITE);
-                while (out.hasRemaining()) {
-                    ch.write(out);
-                    if (out.hasRemaining()) {
-                        await(selector, deadline, socket, timeout);
+                try {
+                    while (out.hasRemaining()) {
+                        ch.write(out);
+                        if (out.hasRemaining()) {
+                            await(selector, deadline, socket, timeout);
+                        }
                     }
+                } catch (ExchangeException e) {
+                    throw e;
+                } catch (IOException e) {
+                    // The server may answer and close before reading the request (an error such as "too many
+                    // clients"): its answer is still there to read.
+                    writeFailure = e;
                 }
             }
             key.interestOps(SelectionKey.OP_READ);
@@ -78,7 +87,7 @@ public final class LocalJsonClient {
                     if (answer.size() > 0) {
                         break; // a reset after the whole answer (the server dropped what we sent on top)
                     }
-                    throw e;
+                    throw writeFailure != null ? writeFailure : e;
                 }
                 if (n < 0) {
                     break;
@@ -95,6 +104,9 @@ public final class LocalJsonClient {
                 }
             }
             String text = answer.toString(StandardCharsets.UTF_8);
+            if (text.isEmpty() && writeFailure != null) {
+                throw writeFailure;
+            }
             if (text.isEmpty()) {
                 throw new ExchangeException(Failure.IO, socket + " closed the connection without an answer", null);
             }
