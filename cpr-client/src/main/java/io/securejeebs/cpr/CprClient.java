@@ -79,19 +79,20 @@ public final class CprClient {
             socket.setTcpNoDelay(true);
             socket.connect(endpoint.recoveryAddress(), (int) timeout.toMillis());
             ReplayConnection c = new ReplayConnection(socket);
+            // The identification and the plaintext key exchange go in one write.
             byte[] preamble = endpoint.preamble(plan.sessionId()).getBytes(StandardCharsets.US_ASCII);
-            byte[] first = Arrays.copyOf(preamble, preamble.length + plan.prefix().length);
-            System.arraycopy(plan.prefix(), 0, first, preamble.length, plan.prefix().length);
+            byte[] first = Arrays.copyOf(preamble, preamble.length + census.encryptedStart);
+            System.arraycopy(plan.prefix(), 0, first, preamble.length, census.encryptedStart);
             c.send(first);
-            t = step(steps, "prefix-sent", t, plan.prefix().length + " B, " + m.prefixPackets() + " packets");
-
             awaitRecordedKeyExchange(c, plan.firstKex(), deadline);
             c.startDecrypting(plan.replayKeys().serverToClient(), plan.firstKex().strictKex());
             t = step(steps, "key-exchange-replayed", t, plan.firstKex().kexName());
 
-            census.awaitAnswers(c, deadline);
-            t = step(steps, "prefix-answered", t, "user " + m.user() + " re-authenticated, " + census.opens
-                    + " channel(s) confirmed");
+            // The encrypted setup, paced like a client: each message that gets an answer waits for it (MINA
+            // answers a PAM password asynchronously; what follows must not overtake it).
+            census.replay(c, plan.prefix(), deadline);
+            t = step(steps, "prefix-replayed", t, plan.prefix().length + " B, " + m.prefixPackets() + " packets; user "
+                    + m.user() + " re-authenticated, " + census.opens + " channel(s) confirmed");
 
             SshPacketEncoder encoder = new SshPacketEncoder(plan.replayKeys().clientToServer(), plan.prefixEnd());
             for (ReplayPlan.Step s : plan.controlled()) {
@@ -231,13 +232,17 @@ public final class CprClient {
     }
 
     /**
-     * What the recovery server must answer to the prefix, counted by decrypting it with the replay keys: one
-     * USERAUTH_SUCCESS, a confirmation (or failure) per channel open, a reply per want-reply request.
+     * The prefix's encrypted packets and the answer each must get, found by decrypting the prefix with the
+     * replay keys: SERVICE_ACCEPT, an authentication answer (51, 52 or 60), a channel confirmation, a reply
+     * to each want-reply request. The last authentication answer must be USERAUTH_SUCCESS.
      */
     static final class Census {
+        /** One encrypted prefix packet: its bytes in the prefix, and the answers that complete it. */
+        private record Packet(int start, int end, int command, int[] answers) {}
+
+        int encryptedStart;
         int opens;
-        int channelReplies;
-        int globalReplies;
+        private final List<Packet> packets = new ArrayList<>();
 
         static Census of(ReplayPlan plan) throws ReplayException {
             Census census = new Census();
@@ -257,28 +262,38 @@ public final class CprClient {
                     break;
                 }
             }
+            census.encryptedStart = pos;
+            int[] at = {pos};
             try {
                 SshPacketDecoder d = new SshPacketDecoder(plan.replayKeys().clientToServer(),
                         new CipherPosition(plan.firstKex().strictKex() ? 0 : plaintextPackets, 0));
                 d.feed(prefix, pos, prefix.length - pos, (seq, p, o, l, wire) -> {
                     Buffer b = new ByteArrayBuffer(p, o + 1, l - 1, true);
-                    switch (p[o] & 0xff) {
-                        case SshConstants.SSH_MSG_CHANNEL_OPEN -> census.opens++;
+                    int cmd = p[o] & 0xff;
+                    int[] answers = switch (cmd) {
+                        case SshConstants.SSH_MSG_SERVICE_REQUEST -> new int[] {SshConstants.SSH_MSG_SERVICE_ACCEPT};
+                        case SshConstants.SSH_MSG_USERAUTH_REQUEST, SshConstants.SSH_MSG_USERAUTH_INFO_RESPONSE ->
+                                new int[] {SshConstants.SSH_MSG_USERAUTH_FAILURE, SshConstants.SSH_MSG_USERAUTH_SUCCESS,
+                                        SshConstants.SSH_MSG_USERAUTH_INFO_REQUEST};
+                        case SshConstants.SSH_MSG_CHANNEL_OPEN -> {
+                            census.opens++;
+                            yield new int[] {SshConstants.SSH_MSG_CHANNEL_OPEN_CONFIRMATION, SshConstants.SSH_MSG_CHANNEL_OPEN_FAILURE};
+                        }
                         case SshConstants.SSH_MSG_CHANNEL_REQUEST -> {
                             b.getInt();
                             b.getString();
-                            if (b.getBoolean()) {
-                                census.channelReplies++;
-                            }
+                            yield b.getBoolean() ? new int[] {SshConstants.SSH_MSG_CHANNEL_SUCCESS, SshConstants.SSH_MSG_CHANNEL_FAILURE}
+                                    : new int[0];
                         }
                         case SshConstants.SSH_MSG_GLOBAL_REQUEST -> {
                             b.getString();
-                            if (b.getBoolean()) {
-                                census.globalReplies++;
-                            }
+                            yield b.getBoolean() ? new int[] {SshConstants.SSH_MSG_REQUEST_SUCCESS, SshConstants.SSH_MSG_REQUEST_FAILURE}
+                                    : new int[0];
                         }
-                        default -> { }
-                    }
+                        default -> new int[0];
+                    };
+                    census.packets.add(new Packet(at[0], at[0] + wire, cmd, answers));
+                    at[0] += wire;
                     return true;
                 });
                 if (d.bytesBuffered() != 0 || !d.position().equals(plan.prefixEnd())) {
@@ -291,28 +306,44 @@ public final class CprClient {
             return census;
         }
 
-        void awaitAnswers(ReplayConnection c, long deadline) throws IOException, ReplayException {
+        /** Sends the encrypted prefix packet by packet, waiting for each answer; authentication must succeed. */
+        void replay(ReplayConnection c, byte[] prefix, long deadline) throws IOException, ReplayException {
             boolean authenticated = false;
-            int confirmed = 0;
-            int channelReplied = 0;
-            int globalReplied = 0;
-            while (!authenticated || confirmed < opens || channelReplied < channelReplies || globalReplied < globalReplies) {
-                byte[] msg;
-                try {
-                    msg = c.next(deadline);
-                } catch (IOException e) {
-                    throw new ReplayException((authenticated ? "" : "no USERAUTH_SUCCESS (the recovery server did not "
-                            + "accept the replayed authentication): ") + e.getMessage(), e);
+            int i = 0;
+            while (i < packets.size()) {
+                // Packets without an answer go together with the next one that has one.
+                int j = i;
+                while (j < packets.size() - 1 && packets.get(j).answers().length == 0) {
+                    j++;
                 }
-                int cmd = msg[0] & 0xff;
-                failOnDisconnect(cmd, new ByteArrayBuffer(msg, 1, msg.length - 1, true));
-                switch (cmd) {
-                    case SshConstants.SSH_MSG_USERAUTH_SUCCESS -> authenticated = true;
-                    case SshConstants.SSH_MSG_CHANNEL_OPEN_CONFIRMATION, SshConstants.SSH_MSG_CHANNEL_OPEN_FAILURE -> confirmed++;
-                    case SshConstants.SSH_MSG_CHANNEL_SUCCESS, SshConstants.SSH_MSG_CHANNEL_FAILURE -> channelReplied++;
-                    case SshConstants.SSH_MSG_REQUEST_SUCCESS, SshConstants.SSH_MSG_REQUEST_FAILURE -> globalReplied++;
-                    default -> { }
+                c.send(Arrays.copyOfRange(prefix, packets.get(i).start(), packets.get(j).end()));
+                Packet awaited = packets.get(j);
+                i = j + 1;
+                if (awaited.answers().length == 0) {
+                    break;
                 }
+                while (true) {
+                    byte[] msg;
+                    try {
+                        msg = c.next(deadline);
+                    } catch (IOException e) {
+                        throw new ReplayException("no answer to the prefix's message " + awaited.command()
+                                + (authenticated ? "" : " before USERAUTH_SUCCESS") + ": " + e.getMessage(), e);
+                    }
+                    int cmd = msg[0] & 0xff;
+                    failOnDisconnect(cmd, new ByteArrayBuffer(msg, 1, msg.length - 1, true));
+                    if (Arrays.stream(awaited.answers()).noneMatch(a -> a == cmd)) {
+                        continue; // banners, EXT_INFO, hostkeys announcements, IGNORE: thrown away
+                    }
+                    if (cmd == SshConstants.SSH_MSG_USERAUTH_SUCCESS) {
+                        authenticated = true;
+                    }
+                    break;
+                }
+            }
+            if (!authenticated) {
+                throw new ReplayException("the recovery server did not accept the replayed authentication "
+                        + "(no USERAUTH_SUCCESS)");
             }
         }
 

@@ -31,8 +31,15 @@ import io.securejeebs.recovery.failover.FailoverSequence;
 import io.securejeebs.recovery.failover.Heartbeat;
 import io.securejeebs.recovery.failover.NftGuard;
 import io.securejeebs.recovery.failover.VipTakeover;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.securejeebs.localsocket.LocalJsonServer;
+import io.securejeebs.recovery.status.ApplianceStatus;
+import io.securejeebs.recovery.status.ControlServer;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -40,7 +47,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The appliance: captures and tracks the primary's connections, heartbeats the primary, and on its death
- * runs the failover sequence once. {@code securejeebs run --config FILE} runs it until SIGTERM.
+ * runs the failover sequence once. {@code securejeebs run --config FILE} runs it until SIGTERM. It answers
+ * {@code securejeebs status} on its control socket ({@link ControlServer}).
  */
 public final class ApplianceDaemon implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ApplianceDaemon.class);
@@ -55,9 +63,12 @@ public final class ApplianceDaemon implements AutoCloseable {
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final SealedKexRecordSource records;
     private final RecoveryServer recoveryServer;
-    private LiveCapture capture;
-    private Heartbeat heartbeat;
+    private volatile LiveCapture capture;
+    private final Heartbeat heartbeat;
     private volatile FailoverReport lastFailover;
+    private final ObjectMapper json = new ObjectMapper();
+    private volatile Instant started;
+    private ControlServer control;
 
     /**
      * Reads everything the daemon needs (keys, the primary's config, host keys) so that a bad file stops
@@ -134,6 +145,8 @@ public final class ApplianceDaemon implements AutoCloseable {
         this.failover = new FailoverSequence(table, guard, vip,
                 takeover, config.garpCount(), Runtime.getRuntime().availableProcessors() * 2, config.stateDir())
                 .withHooks(hooks);
+        this.heartbeat = new Heartbeat(config.heartbeatTarget(), config.heartbeatInterval(), config.heartbeatMisses(),
+                this::onPrimaryDead);
     }
 
     private String runFence() throws IOException {
@@ -146,16 +159,22 @@ public final class ApplianceDaemon implements AutoCloseable {
 
     public void start() throws IOException, CaptureException {
         long t0 = System.nanoTime();
-        Files.createDirectories(config.stateDir());
+        started = Instant.now();
+        if (!Files.exists(config.stateDir())) {
+            Files.createDirectories(config.stateDir(),
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        }
         // Everything a failover needs is made ready now, so the failover path only updates it.
         guard.prepare();
         vip.prepare();
         capture = LiveCapture.start(config.capture(), table, counters);
-        heartbeat = new Heartbeat(config.heartbeatTarget(), config.heartbeatInterval(), config.heartbeatMisses(),
-                this::onPrimaryDead).start();
-        log.info("appliance started in {} ms: watching {} port(s) {} on VIP {}, protocol {}, state dir {}",
-                (System.nanoTime() - t0) / 1_000_000, config.servicePorts().size(), config.servicePorts(),
-                config.vip(), config.protocol(), config.stateDir());
+        heartbeat.start();
+        control = ControlServer.start(config.controlSocket(),
+                config.stateDir().equals(config.controlSocket().getParent()), LocalJsonServer.Limits.DEFAULT,
+                this::status);
+        log.info("appliance started in {} ms: watching {} port(s) {} on VIP {}, protocol {}, state dir {},"
+                        + " control socket {}", (System.nanoTime() - t0) / 1_000_000, config.servicePorts().size(),
+                config.servicePorts(), config.vip(), config.protocol(), config.stateDir(), config.controlSocket());
     }
 
     private void onPrimaryDead(String evidence, long lastAliveMillis) {
@@ -178,15 +197,30 @@ public final class ApplianceDaemon implements AutoCloseable {
         return lastFailover;
     }
 
+    /** What {@code securejeebs status} shows; answered on the control socket's thread. */
+    public ApplianceStatus status() {
+        LiveCapture c = capture;
+        return ApplianceStatus.of(version(), started == null ? Instant.now() : started, config,
+                c != null && c.isRunning(), counters.asMap(), List.of(heartbeat.status()),
+                lastFailover, table.snapshotOpenConnections(), System.currentTimeMillis(), json);
+    }
+
+    /** The version packaged in the jar's manifest ("dev" when run from classes). */
+    public static String version() {
+        String v = ApplianceDaemon.class.getPackage().getImplementationVersion();
+        return v == null ? "dev" : v;
+    }
+
     public void awaitStop() throws InterruptedException {
         stopped.await();
     }
 
     @Override
     public void close() {
-        if (heartbeat != null) {
-            heartbeat.close();
+        if (control != null) {
+            control.close();
         }
+        heartbeat.close();
         if (capture != null && capture.isRunning()) {
             capture.close();
         }

@@ -141,6 +141,13 @@ public class ExportingServerSession extends ServerSessionImpl {
         throw new IllegalStateException("not an IP connection: " + a);
     }
 
+    /** How many key exchanges reached the export point so far (the initial one and each rekey): the next ordinal. */
+    public int kexCount() {
+        synchronized (captureLock) {
+            return nextOrdinal;
+        }
+    }
+
     /** Marks the session unprotected; true the first time. */
     boolean markUnprotected(String reason) {
         synchronized (captureLock) {

@@ -15,6 +15,10 @@ public class ExportingSessionFactory extends SessionFactory {
         this.exporter = Objects.requireNonNull(exporter, "exporter");
     }
 
+    protected KexExporter exporter() {
+        return exporter;
+    }
+
     @Override
     protected ServerSessionImpl doCreateSession(IoSession ioSession) throws Exception {
         return new ExportingServerSession(getServer(), ioSession, exporter);

@@ -3,6 +3,7 @@ package io.securejeebs.keyexport.primary;
 import io.securejeebs.config.ConfigException;
 import io.securejeebs.config.ConfigFile;
 import io.securejeebs.keyexport.export.SharedSecretEncodings;
+import io.securejeebs.localsocket.PrivateSocketPath;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -45,6 +46,9 @@ import org.apache.sshd.common.signature.BuiltinSignatures;
  * @param keyboardInteractiveAuth whether keyboard-interactive authentication (PAM, one password prompt) is offered
  * @param rootLogin whether root may log in: with a key only (default, as sshd's PermitRootLogin), at all, or not
  * @param acceptEnv client environment variables a session takes ({@code LANG}, or a prefix such as {@code LC_*})
+ * @param exportDestination where sealed KEX records go, or null
+ * @param probeSocket TEST ONLY: the UNIX socket of the state probe ({@code probe.socket}), or null (the default:
+ *                    no probe). The probe reveals every session's sequence numbers and cipher positions.
  */
 public record PrimaryConfig(
         InetSocketAddress listen,
@@ -66,7 +70,8 @@ public record PrimaryConfig(
         boolean keyboardInteractiveAuth,
         RootLogin rootLogin,
         List<String> acceptEnv,
-        ExportDestination exportDestination) {
+        ExportDestination exportDestination,
+        Path probeSocket) {
 
     /**
      * Where sealed KEX records go ({@code export.database.*}, {@code export.appliance-key},
@@ -148,7 +153,8 @@ public record PrimaryConfig(
     public PrimaryConfig withListen(InetSocketAddress address) {
         return new PrimaryConfig(address, primaryId, ed25519HostKey, ecdsaHostKey, rsaHostKey, identification,
                 kexAlgorithms, ciphers, macs, signatures, directTcpip, exportFailClosed, exportTimeout, pamService,
-                publickeyAuth, passwordAuth, keyboardInteractiveAuth, rootLogin, acceptEnv, exportDestination);
+                publickeyAuth, passwordAuth, keyboardInteractiveAuth, rootLogin, acceptEnv, exportDestination,
+                probeSocket);
     }
 
     public static PrimaryConfig load(Path file) throws ConfigException {
@@ -240,9 +246,17 @@ public record PrimaryConfig(
                     Path.of(f.requiredString("export.appliance-key")),
                     Path.of(f.requiredString("export.signing-key")));
         }
+        Path probeSocket = null;
+        if (f.has("probe.socket")) {
+            probeSocket = Path.of(f.requiredString("probe.socket"));
+            String problem = PrivateSocketPath.problem(probeSocket);
+            if (problem != null) {
+                throw f.error("probe.socket", problem);
+            }
+        }
         return new PrimaryConfig(listen, primaryId, ed25519, ecdsa, rsa, ident, kex, ciphers, macs, signatures,
                 directTcpip, failClosed, timeout, pam, publickey, password, keyboardInteractive, rootLogin, acceptEnv,
-                destination);
+                destination, probeSocket);
     }
 
     private static InetAddress anyAddress() {

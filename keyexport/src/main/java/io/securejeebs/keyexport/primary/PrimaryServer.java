@@ -4,6 +4,8 @@ import io.securejeebs.keyexport.KexRecordSink;
 import io.securejeebs.keyexport.export.ExportingSessionFactory;
 import io.securejeebs.keyexport.export.KexExportStatistics;
 import io.securejeebs.keyexport.export.KexExporter;
+import io.securejeebs.keyexport.probe.ProbedSessionFactory;
+import io.securejeebs.keyexport.probe.StateProbe;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.security.KeyPair;
@@ -25,6 +27,7 @@ public final class PrimaryServer implements AutoCloseable {
     private final KexExporter exporter;
     private final PamAuthenticator pam;
     private final SshServer sshd;
+    private volatile StateProbe probe;
 
     public PrimaryServer(PrimaryConfig config, KexRecordSink sink) throws IOException {
         this.config = Objects.requireNonNull(config, "config");
@@ -44,7 +47,9 @@ public final class PrimaryServer implements AutoCloseable {
         SshServerSetup.transport(server, config, hostKeys);
         SshServerSetup.authentication(server, config, pam);
         SshServerSetup.userSessions(server, config, new UserChannelSessionFactory(config.acceptEnv()));
-        server.setSessionFactory(new ExportingSessionFactory(server, exporter));
+        // probe.socket (test only): sessions whose transport state the probe can read under their own locks
+        server.setSessionFactory(config.probeSocket() != null ? new ProbedSessionFactory(server, exporter)
+                : new ExportingSessionFactory(server, exporter));
         server.addSessionListener(exporter);
         SshServerSetup.logLogins(server);
         return server;
@@ -53,6 +58,14 @@ public final class PrimaryServer implements AutoCloseable {
     public void start() throws IOException {
         sshd.start();
         SshServerSetup.requireNio2(sshd, "primary");
+        if (config.probeSocket() != null) {
+            try {
+                probe = StateProbe.start(config.probeSocket(), config.primaryId(), sshd::getActiveSessions);
+            } catch (IOException | RuntimeException e) {
+                sshd.stop(true);
+                throw new IOException("probe.socket: " + e.getMessage(), e);
+            }
+        }
         log.info("primary '{}' listening on {}:{} as '{}' (kex {}, export {}, direct-tcpip {})", config.primaryId(),
                 config.listen().getAddress().getHostAddress(), port(), config.identificationLine(),
                 String.join(",", config.kexAlgorithms()), config.exportFailClosed() ? "fail-closed" : "fail-open",
@@ -89,6 +102,9 @@ public final class PrimaryServer implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        if (probe != null) {
+            probe.close();
+        }
         try {
             sshd.stop(true);
         } finally {

@@ -35,6 +35,19 @@ class PrimaryConfigTest {
         assertEquals(PrimaryConfig.RootLogin.PROHIBIT_PASSWORD, c.rootLogin());
         assertEquals("SSH-2.0-SecureJeebs_0.1", c.identificationLine());
         assertEquals(List.of("LANG", "LC_*", "COLORTERM", "NO_COLOR"), c.acceptEnv());
+        assertEquals(null, c.probeSocket(), "the test-only state probe is off unless asked for");
+    }
+
+    @Test
+    void theStateProbeSocketMustBeAnAbsoluteShortPath() throws Exception {
+        PrimaryConfig c = PrimaryConfig.parse("p.conf", "primary.id = p\nprobe.socket = /run/sj/probe.sock\n");
+        assertEquals(Path.of("/run/sj/probe.sock"), c.probeSocket());
+        ConfigException relative = assertThrows(ConfigException.class,
+                () -> PrimaryConfig.parse("p.conf", "primary.id = p\nprobe.socket = probe.sock\n"));
+        assertEquals("p.conf:2: 'probe.socket': 'probe.sock' must be an absolute path", relative.getMessage());
+        ConfigException tooLong = assertThrows(ConfigException.class,
+                () -> PrimaryConfig.parse("p.conf", "primary.id = p\nprobe.socket = /" + "x".repeat(120) + "\n"));
+        assertTrue(tooLong.getMessage().contains("at most 107"), tooLong.getMessage());
     }
 
     @Test

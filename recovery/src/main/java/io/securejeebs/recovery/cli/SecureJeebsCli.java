@@ -31,6 +31,9 @@ public final class SecureJeebsCli {
             usage: securejeebs <command> [options]
 
               run --config FILE          run the appliance daemon (capture, heartbeat, failover)
+              status [--config FILE | --socket PATH] [--json]
+                                         ask the running daemon (as root): primaries, sessions,
+                                         the last failover; --json prints the daemon's JSON
               primary --config FILE      run the primary SSH server, exporting every key exchange
               check-config --config FILE validate a config file and print the settings
               keys init --dir DIR [--only appliance|export]
@@ -66,6 +69,7 @@ public final class SecureJeebsCli {
                     out.println(c);
                     yield OK;
                 }
+                case "status" -> StatusCommand.run(rest, out, err);
                 case "keys" -> KeysCommand.run(rest, out, err);
                 case "primary" -> PrimaryCommand.run(rest, out, err);
                 case "echo-server" -> {

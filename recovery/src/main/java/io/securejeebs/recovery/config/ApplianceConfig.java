@@ -6,6 +6,7 @@ import io.securejeebs.monitor.capture.CaptureSettings;
 import io.securejeebs.config.ConfigException;
 import io.securejeebs.config.ConfigFile;
 import io.securejeebs.config.Ipv4Prefix;
+import io.securejeebs.localsocket.PrivateSocketPath;
 import io.securejeebs.monitor.tcp.Endpoint;
 import io.securejeebs.monitor.tcp.WatchedServices;
 import java.net.InetSocketAddress;
@@ -18,6 +19,10 @@ import java.util.Set;
  * The appliance's settings, read from the file a sysadmin edits ({@code conf/securejeebs.conf} is the
  * commented sample). Every value is validated at start-up; a bad line stops the daemon with the file,
  * the line and the reason.
+ *
+ * @param stateDir where failover reports go, and by default the control socket; the daemon keeps it 0700
+ * @param controlSocket the root-only UNIX socket {@code securejeebs status} asks ({@code control.socket},
+ *                      default {@code state.dir/control.sock})
  */
 public record ApplianceConfig(
         String sourceName,
@@ -37,9 +42,14 @@ public record ApplianceConfig(
         KexRecords records,
         Path recoveryPrimaryConfig,
         int shellHistoryLines,
-        String fenceCommand) {
+        String fenceCommand,
+        Path controlSocket) {
 
     public static final Set<String> PROTOCOLS = Set.of(LineEchoTracker.PROTOCOL, SshSessionTracker.PROTOCOL);
+    /** The control socket's name in state.dir, unless control.socket says otherwise. */
+    public static final String CONTROL_SOCKET_NAME = "control.sock";
+    public static final Path DEFAULT_STATE_DIR = Path.of("/var/lib/securejeebs");
+    public static final Path DEFAULT_CONFIG = Path.of("/etc/securejeebs/securejeebs.conf");
 
     /**
      * Where the primary's sealed KEX records are read ({@code records.*}); SSH only.
@@ -74,9 +84,14 @@ public record ApplianceConfig(
             throw f.error("failover.guard-table", "must be a lower-case nftables table name, got '" + guardTable + "'");
         }
         int garp = f.integer("failover.gratuitous-arp-count", 3, 1, 20);
-        Path stateDir = Path.of(f.string("state.dir", "/var/lib/securejeebs"));
+        Path stateDir = Path.of(f.string("state.dir", DEFAULT_STATE_DIR.toString()));
         if (!stateDir.isAbsolute()) {
             throw f.error("state.dir", "must be an absolute path, got '" + stateDir + "'");
+        }
+        Path controlSocket = Path.of(f.string("control.socket", stateDir.resolve(CONTROL_SOCKET_NAME).toString()));
+        String socketProblem = PrivateSocketPath.problem(controlSocket);
+        if (socketProblem != null) {
+            throw f.error(f.has("control.socket") ? "control.socket" : "state.dir", socketProblem);
         }
         if (vip.address().equals(heartbeat.getAddress())) {
             throw f.error("primary.heartbeat", "must be the primary's own address, not the VIP: "
@@ -109,7 +124,7 @@ public record ApplianceConfig(
         f.rejectUnknownKeys();
         return new ApplianceConfig(f.name(), capture, vip, ports, serviceInterface, protocol, heartbeat,
                 interval, misses, maxBuffer, maxConnections, guardTable, garp, stateDir, records,
-                recoveryPrimaryConfig, shellHistory, fence);
+                recoveryPrimaryConfig, shellHistory, fence, controlSocket);
     }
 
     private static Path absolutePath(ConfigFile f, String key, String defaultValue) throws ConfigException {

@@ -24,6 +24,16 @@ public final class Heartbeat implements AutoCloseable {
 
     public enum State { WAITING_FOR_FIRST_CONTACT, ALIVE, MISSING, DEAD, STOPPED }
 
+    /**
+     * What {@code securejeebs status} shows of a heartbeat, read at one moment.
+     *
+     * @param lastAliveEpochMillis the last successful probe, 0 if none yet
+     * @param consecutiveMisses misses since the last success (MISSING, DEAD)
+     * @param lastError what the last failed probe said, null if none failed yet
+     */
+    public record Status(InetSocketAddress target, State state, long lastAliveEpochMillis, int consecutiveMisses,
+                         int missesToDead, Duration interval, String lastError) {}
+
     private final InetSocketAddress target;
     private final Duration interval;
     private final int misses;
@@ -33,6 +43,7 @@ public final class Heartbeat implements AutoCloseable {
     private volatile State state = State.WAITING_FOR_FIRST_CONTACT;
     private volatile long lastAliveMillis;
     private volatile int consecutiveMisses;
+    private volatile String lastError;
 
     public Heartbeat(InetSocketAddress target, Duration interval, int misses, DeathListener listener) {
         this.target = target;
@@ -58,12 +69,27 @@ public final class Heartbeat implements AutoCloseable {
         return lastAliveMillis;
     }
 
+    public int consecutiveMisses() {
+        return consecutiveMisses;
+    }
+
+    public InetSocketAddress target() {
+        return target;
+    }
+
+    public Status status() {
+        return new Status(target, state, lastAliveMillis, consecutiveMisses, misses, interval, lastError);
+    }
+
     private void run() {
         int timeout = (int) Math.max(1, interval.toMillis());
-        String lastError = null;
+        String lastLogged = null;
         while (running) {
             long started = System.nanoTime();
             String error = probe(timeout);
+            if (error != null) {
+                lastError = error;
+            }
             if (error == null) {
                 if (state != State.ALIVE) {
                     log.info("primary {} is alive{}", target,
@@ -75,20 +101,19 @@ public final class Heartbeat implements AutoCloseable {
             } else if (state == State.ALIVE || state == State.MISSING) {
                 consecutiveMisses++;
                 state = State.MISSING;
-                lastError = error;
                 log.info("heartbeat miss {}/{} for {}: {}", consecutiveMisses, misses, target, error);
                 if (consecutiveMisses >= misses) {
                     state = State.DEAD;
                     running = false;
                     String evidence = consecutiveMisses + " consecutive heartbeat misses every "
-                            + interval.toMillis() + " ms (last: " + lastError + ")";
+                            + interval.toMillis() + " ms (last: " + error + ")";
                     log.warn("primary {} declared dead: {}", target, evidence);
                     listener.primaryDead(evidence, lastAliveMillis);
                     return;
                 }
-            } else if (!error.equals(lastError)) {
+            } else if (!error.equals(lastLogged)) {
                 log.info("waiting for first contact with primary {}: {}", target, error);
-                lastError = error;
+                lastLogged = error;
             }
             long spent = System.nanoTime() - started;
             long sleep = interval.toNanos() - spent;

@@ -47,6 +47,21 @@ class ApplianceConfigTest {
         assertTrue(c.capture().promiscuous());
         assertEquals("eth0", c.serviceInterface());
         assertEquals(Path.of("/var/lib/securejeebs"), c.stateDir());
+        assertEquals(Path.of("/var/lib/securejeebs/control.sock"), c.controlSocket());
+    }
+
+    @Test
+    void theControlSocketFollowsTheStateDirOrIsItsOwnAbsolutePath() throws Exception {
+        assertEquals(Path.of("/srv/sj/control.sock"),
+                ApplianceConfig.from(ConfigFile.parse("c.conf", MINIMAL + "state.dir = /srv/sj\n")).controlSocket());
+        assertEquals(Path.of("/run/sj/ctl.sock"),
+                ApplianceConfig.from(ConfigFile.parse("c.conf", MINIMAL + "control.socket = /run/sj/ctl.sock\n"))
+                        .controlSocket());
+        ConfigException e = bad(MINIMAL + "control.socket = ctl.sock\n");
+        assertEquals("bad.conf:4: 'control.socket': 'ctl.sock' must be an absolute path", e.getMessage());
+        e = bad(MINIMAL + "state.dir = /" + "d".repeat(100) + "\n");
+        assertTrue(e.getMessage().startsWith("bad.conf:4: 'state.dir': '/ddd"), e.getMessage());
+        assertTrue(e.getMessage().contains("at most 107"), e.getMessage());
     }
 
     private static ConfigException bad(String text) {
