@@ -13,6 +13,7 @@ import io.securejeebs.monitor.tcp.TrackingException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -52,6 +53,8 @@ public final class SshSessionTracker implements ApplicationTracker {
     private static final int MAX_PRE_VERSION_LINES = 32;
     private static final int MAX_PLAIN_PACKET = 256 << 10;
     private static final int MAX_PENDING_RECORDS = 4;
+    /** What one entry of {@link #held} costs besides its bytes, charged to the pending limit. */
+    private static final int HELD_ENTRY_COST = 64;
 
     private final ConnectionKey key;
     private final KexRecordSource records;
@@ -75,6 +78,14 @@ public final class SshSessionTracker implements ApplicationTracker {
     private boolean pumping;
     private final List<ApplicationUpdates.ApplicationUpdate> inlineDeliveries = new ArrayList<>(0);
     private boolean disconnected;
+    /**
+     * While a direction waits for its keys, the bytes of both directions wait here, in the order they came,
+     * and are followed in that order once the keys are in: a client request must not be taken before the
+     * server reply it answers (a CHANNEL_REQUEST names the id of the OPEN_CONFIRMATION before it).
+     */
+    private final ArrayDeque<Held> held = new ArrayDeque<>(2);
+    /** Bytes in {@link #held} plus {@link #HELD_ENTRY_COST} per entry: what the pending limit bounds. */
+    private int heldCost;
 
     // user authentication
     private String authUser;
@@ -114,17 +125,13 @@ public final class SshSessionTracker implements ApplicationTracker {
     public StreamSink clientStream() {
         return (offset, data, off, len) -> {
             keepPrefix(data, off, len);
-            c2s.feed(data, off, len);
-            pump();
+            arrive(c2s, data, off, len);
         };
     }
 
     @Override
     public StreamSink serverStream() {
-        return (offset, data, off, len) -> {
-            s2c.feed(data, off, len);
-            pump();
-        };
+        return (offset, data, off, len) -> arrive(s2c, data, off, len);
     }
 
     @Override
@@ -170,6 +177,87 @@ public final class SshSessionTracker implements ApplicationTracker {
         return null;
     }
 
+    /** Captured bytes: followed now, or held behind what already waits for keys. */
+    private void arrive(Direction d, byte[] data, int off, int len) throws TrackingException {
+        if (held.isEmpty() && !waitingForKeys()) {
+            d.feed(data, off, len);
+        } else {
+            hold(d, data, off, len, false);
+        }
+        pump();
+    }
+
+    private boolean waitingForKeys() {
+        return c2s.phase == Phase.WAITING_KEYS || s2c.phase == Phase.WAITING_KEYS;
+    }
+
+    /**
+     * Holds bytes until the keys are in: at the end, or (the rest of the chunk being followed, which came
+     * before everything held) at the front.
+     */
+    private void hold(Direction d, byte[] data, int off, int len, boolean first) throws TrackingException {
+        if (len == 0) {
+            return;
+        }
+        Held neighbour = first ? held.peekFirst() : held.peekLast();
+        boolean merge = !first && neighbour != null && neighbour.direction == d;
+        int cost = len + (merge ? 0 : HELD_ENTRY_COST);
+        if (heldCost + cost > limits.maxPendingBytes()) {
+            Direction w = c2s.phase == Phase.WAITING_KEYS ? c2s : s2c;
+            throw new TrackingException(w.name + ": KEX record #" + w.waitingFor + " has not arrived and "
+                    + (heldCost + cost) + " bytes wait for its keys (limit " + limits.maxPendingBytes() + ")");
+        }
+        heldCost += cost;
+        if (merge) {
+            neighbour.append(data, off, len);
+        } else if (first) {
+            held.addFirst(new Held(d, data, off, len));
+        } else {
+            held.addLast(new Held(d, data, off, len));
+        }
+    }
+
+    /** Follows held bytes, in order, as long as no direction waits for keys. */
+    private boolean followHeld() throws TrackingException {
+        boolean followed = false;
+        while (!held.isEmpty() && !waitingForKeys()) {
+            Held h = held.pollFirst();
+            heldCost -= h.length + HELD_ENTRY_COST;
+            h.direction.feed(h.data, 0, h.length);
+            followed = true;
+        }
+        return followed;
+    }
+
+    private int heldBytes(Direction d) {
+        int n = 0;
+        for (Held h : held) {
+            n += h.direction == d ? h.length : 0;
+        }
+        return n;
+    }
+
+    /** Bytes of one direction waiting for keys; adjacent chunks of one direction share an entry. */
+    private static final class Held {
+        final Direction direction;
+        byte[] data;
+        int length;
+
+        Held(Direction direction, byte[] data, int off, int len) {
+            this.direction = direction;
+            this.data = Arrays.copyOfRange(data, off, off + len);
+            this.length = len;
+        }
+
+        void append(byte[] more, int off, int len) {
+            if (length + len > data.length) {
+                data = Arrays.copyOf(data, Math.max(length + len, 2 * data.length));
+            }
+            System.arraycopy(more, off, data, length, len);
+            length += len;
+        }
+    }
+
     // ---------------------------------------------------------------- records
 
     /** Requests records as directions reach NEWKEYS, and moves directions whose keys have arrived. */
@@ -198,6 +286,7 @@ public final class SshSessionTracker implements ApplicationTracker {
                 }
                 progress |= c2s.activateIfKeysArrived();
                 progress |= s2c.activateIfKeysArrived();
+                progress |= followHeld();
             }
         } finally {
             pumping = false;
@@ -672,8 +761,6 @@ public final class SshSessionTracker implements ApplicationTracker {
         SshPacketDecoder decoder;
         long packetsInEarlierEpochs;
         SessionKeys.DirectionKeys directionKeys;
-        byte[] pending;
-        int pendingLength;
         /** Stream offset just past the last whole packet (or the version line). */
         long wholePacketsEnd;
         CipherPosition positionBefore;
@@ -690,8 +777,8 @@ public final class SshSessionTracker implements ApplicationTracker {
                 switch (phase) {
                     case VERSION -> off = readVersion(data, off, end);
                     case PLAIN -> off = readPlain(data, off, end);
-                    case WAITING_KEYS -> {
-                        holdPending(data, off, end - off);
+                    case WAITING_KEYS -> { // what follows NEWKEYS in this chunk is under keys not in yet
+                        hold(this, data, off, end - off, true);
                         off = end;
                     }
                     case ENCRYPTED -> off = readEncrypted(data, off, end);
@@ -796,7 +883,7 @@ public final class SshSessionTracker implements ApplicationTracker {
             }
             if (phase == Phase.WAITING_KEYS) { // stopped at NEWKEYS: what follows is under the next keys
                 byte[] rest = decoder.takeBuffered();
-                holdPending(rest, 0, rest.length);
+                hold(this, rest, 0, rest.length, true);
             }
             return end;
         }
@@ -816,21 +903,6 @@ public final class SshSessionTracker implements ApplicationTracker {
                 return false;
             }
             return true;
-        }
-
-        private void holdPending(byte[] data, int off, int len) throws TrackingException {
-            if (len == 0) {
-                return;
-            }
-            if (pendingLength + len > limits.maxPendingBytes()) {
-                throw new TrackingException(name + ": KEX record #" + waitingFor + " has not arrived and "
-                        + (pendingLength + len) + " bytes wait for its keys (limit " + limits.maxPendingBytes() + ")");
-            }
-            if (pending == null || pendingLength + len > pending.length) {
-                pending = Arrays.copyOf(pending == null ? new byte[0] : pending, Math.max(pendingLength + len, 1024));
-            }
-            System.arraycopy(data, off, pending, pendingLength, len);
-            pendingLength += len;
         }
 
         boolean activateIfKeysArrived() throws TrackingException {
@@ -855,24 +927,17 @@ public final class SshSessionTracker implements ApplicationTracker {
             phase = Phase.ENCRYPTED;
             plain = null;
             dropKeysBothUsed();
-            byte[] held = pending;
-            int n = pendingLength;
-            pending = null;
-            pendingLength = 0;
-            if (n > 0) {
-                feed(held, 0, n);
-            }
-            return true;
+            return true; // what was held is followed by pump(), in the order it came
         }
 
         DirectionModel model() {
             if (decoder == null) {
-                return new DirectionModel("none", null, -1, sequence, 0, plaintextPackets, plainLength + pendingLength, null);
+                return new DirectionModel("none", null, -1, sequence, 0, plaintextPackets, plainLength + heldBytes(this), null);
             }
             CipherPosition at = decoder.position();
             return new DirectionModel(directionKeys.cipher(), directionKeys.mac(), keyEpoch, at.sequence(), at.blocks(),
                     plaintextPackets + packetsInEarlierEpochs + decoder.packetsDecoded(), decoder.bytesBuffered()
-                    + pendingLength, directionKeys);
+                    + heldBytes(this), directionKeys);
         }
 
         byte[] partialPacket() {
