@@ -6,11 +6,14 @@ import java.io.IOException;
 import java.io.PipedInputStream;
 import java.io.PipedOutputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import org.apache.sshd.client.SshClient;
 import org.apache.sshd.client.channel.ChannelExec;
 import org.apache.sshd.client.channel.ChannelShell;
@@ -34,6 +37,7 @@ import org.apache.sshd.common.mac.BuiltinMacs;
  */
 record RecordedSession(byte[] c2s, byte[] s2c, List<KexRecord> records, int[] tapOrder) {
     private static final Duration T = Duration.ofSeconds(10);
+    private static final Map<Script, RecordedSession> SHARED = new ConcurrentHashMap<>();
 
     /** What to record: the client's only cipher (and MAC), and whether to rekey and run an exec channel. */
     record Script(String cipher, String mac, boolean rekeyAndExec) {
@@ -45,6 +49,26 @@ record RecordedSession(byte[] c2s, byte[] s2c, List<KexRecord> records, int[] ta
 
     RecordedSession {
         records = List.copyOf(records);
+    }
+
+    /** The recording of {@code script}, made once per JVM and shared by the test classes that replay it. */
+    static RecordedSession shared(Script script) throws Exception {
+        RecordedSession s = SHARED.get(script);
+        if (s == null) {
+            Path dir = Files.createTempDirectory("recorded-ssh");
+            try {
+                s = record(dir, script);
+            } finally {
+                try (var files = Files.list(dir)) {
+                    for (Path f : files.toList()) {
+                        Files.deleteIfExists(f);
+                    }
+                }
+                Files.deleteIfExists(dir);
+            }
+            SHARED.putIfAbsent(script, s);
+        }
+        return s;
     }
 
     /**
