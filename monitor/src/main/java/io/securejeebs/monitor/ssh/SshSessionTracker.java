@@ -53,6 +53,8 @@ public final class SshSessionTracker implements ApplicationTracker {
     private static final int MAX_PRE_VERSION_LINES = 32;
     private static final int MAX_PLAIN_PACKET = 256 << 10;
     private static final int MAX_PENDING_RECORDS = 4;
+    /** Key-exchange messages (30 to 49) one side may send in one key exchange: group exchange uses two. */
+    private static final int MAX_KEX_MESSAGES = 8;
     /** What one entry of {@link #held} costs besides its bytes, charged to the pending limit. */
     private static final int HELD_ENTRY_COST = 64;
 
@@ -66,9 +68,9 @@ public final class SshSessionTracker implements ApplicationTracker {
 
     /** Keys of applied records not yet used by both directions, by ordinal. */
     private final Map<Integer, SessionKeys> keys = new TreeMap<>();
-    /** Captured KEXINIT payloads not yet checked against their record: [client, server], by ordinal. */
-    private final Map<Integer, byte[][]> kexInits = new HashMap<>();
-    /** Records received whose KEXINITs were not all captured yet, by ordinal. */
+    /** Key exchanges as captured, not yet all checked against their record, by ordinal. */
+    private final Map<Integer, WireKex> wireKex = new HashMap<>();
+    /** Records received whose key exchange was not all captured yet, by ordinal. */
     private final Map<Integer, KexRecord> uncheckedRecords = new HashMap<>();
     private int requestedOrdinal = -1;
     private int appliedRecords;
@@ -341,7 +343,7 @@ public final class SshSessionTracker implements ApplicationTracker {
             throw new TrackingException("KEX record #" + ordinal + " belongs to another session");
         }
         uncheckedRecords.put(ordinal, record);
-        checkKexInits(ordinal);
+        checkWire(ordinal);
         try {
             keys.put(ordinal, SessionKeys.derive(record,
                     NegotiatedAlgorithms.of(record.clientKexInit(), record.serverKexInit())));
@@ -352,31 +354,93 @@ public final class SshSessionTracker implements ApplicationTracker {
         pump();
     }
 
-    private void onKexInit(boolean fromClient, int ordinal, byte[] payload, int off, int len) throws TrackingException {
-        byte[][] pair = kexInits.computeIfAbsent(ordinal, k -> new byte[2][]);
-        pair[fromClient ? 0 : 1] = Arrays.copyOfRange(payload, off, off + len);
-        if (kexInits.size() > MAX_PENDING_RECORDS) {
-            throw new TrackingException("too many key exchanges without their records");
-        }
-        checkKexInits(ordinal);
+    /** One key exchange as the wire shows it, until its record has been checked against all of it. */
+    private static final class WireKex {
+        /** I_C and I_S as captured. */
+        final byte[][] kexInit = new byte[2][];
+        /** SHA-256 of each key-exchange message (30 to 49) after KEXINIT, client's then server's. */
+        final List<List<byte[]>> messages = List.of(new ArrayList<>(2), new ArrayList<>(2));
+        /** Whether each side's NEWKEYS ended its part. */
+        final boolean[] ended = new boolean[2];
     }
 
-    /** The record's I_C and I_S must be the very KEXINITs on the wire. */
-    private void checkKexInits(int ordinal) throws TrackingException {
+    private WireKex wireKex(int ordinal) throws TrackingException {
+        WireKex w = wireKex.computeIfAbsent(ordinal, k -> new WireKex());
+        if (wireKex.size() > MAX_PENDING_RECORDS) {
+            throw new TrackingException("too many key exchanges without their records");
+        }
+        return w;
+    }
+
+    private void onKexInit(boolean fromClient, int ordinal, byte[] payload, int off, int len) throws TrackingException {
+        wireKex(ordinal).kexInit[fromClient ? 0 : 1] = Arrays.copyOfRange(payload, off, off + len);
+        checkWire(ordinal);
+    }
+
+    /** A key-exchange message (e.g. KEX_ECDH_INIT, KEX_ECDH_REPLY): the record holds the same payloads. */
+    private void onKexMessage(boolean fromClient, int ordinal, byte[] payload, int off, int len) throws TrackingException {
+        List<byte[]> seen = wireKex(ordinal).messages.get(fromClient ? 0 : 1);
+        if (seen.size() == MAX_KEX_MESSAGES) {
+            throw new TrackingException((fromClient ? "c->s" : "s->c") + ": more than " + MAX_KEX_MESSAGES
+                    + " messages in key exchange #" + ordinal);
+        }
+        seen.add(sha256(payload, off, len));
+        checkWire(ordinal);
+    }
+
+    private void onNewKeys(boolean fromClient, int ordinal) throws TrackingException {
+        wireKex(ordinal).ended[fromClient ? 0 : 1] = true;
+        checkWire(ordinal);
+    }
+
+    /**
+     * The record must be the key exchange on the wire: I_C and I_S the very KEXINITs, and the key-exchange
+     * messages the very ones each side sent, none missing at its NEWKEYS. The client's are replayed from
+     * the prefix: one that differs from what the server got could never reproduce the keys. (A client whose
+     * first_kex_packet_follows guess is wrong sends a packet MINA drops unrecorded: such a session is
+     * unrecoverable, never misfollowed. OpenSSH never guesses.)
+     */
+    private void checkWire(int ordinal) throws TrackingException {
         KexRecord r = uncheckedRecords.get(ordinal);
-        byte[][] pair = kexInits.get(ordinal);
-        if (r == null || pair == null) {
+        WireKex w = wireKex.get(ordinal);
+        if (r == null || w == null) {
             return;
         }
-        if (pair[0] != null && !Arrays.equals(pair[0], r.clientKexInit())) {
+        if (w.kexInit[0] != null && !Arrays.equals(w.kexInit[0], r.clientKexInit())) {
             throw new TrackingException("KEX record #" + ordinal + ": I_C differs from the client's KEXINIT on the wire");
         }
-        if (pair[1] != null && !Arrays.equals(pair[1], r.serverKexInit())) {
+        if (w.kexInit[1] != null && !Arrays.equals(w.kexInit[1], r.serverKexInit())) {
             throw new TrackingException("KEX record #" + ordinal + ": I_S differs from the server's KEXINIT on the wire");
         }
-        if (pair[0] != null && pair[1] != null) {
+        for (int side = 0; side < 2; side++) {
+            String who = side == 0 ? "client's" : "server's";
+            if (w.ended[side] && w.kexInit[side] == null) {
+                throw new TrackingException("KEX record #" + ordinal + ": the " + who + " NEWKEYS came without its KEXINIT");
+            }
+            List<byte[]> seen = w.messages.get(side);
+            List<byte[]> recorded = side == 0 ? r.clientKexMessages() : r.serverKexMessages();
+            boolean same = seen.size() <= recorded.size() && (!w.ended[side] || seen.size() == recorded.size());
+            for (int i = 0; same && i < seen.size(); i++) {
+                same = Arrays.equals(seen.get(i), sha256(recorded.get(i), 0, recorded.get(i).length));
+            }
+            if (!same) {
+                throw new TrackingException("KEX record #" + ordinal + ": the " + who
+                        + " key-exchange messages differ from the wire");
+            }
+        }
+        if (w.ended[0] && w.ended[1]) {
             uncheckedRecords.remove(ordinal);
-            kexInits.remove(ordinal);
+            wireKex.remove(ordinal);
+        }
+    }
+
+    private static byte[] sha256(byte[] data, int off, int len) {
+        try {
+            MessageDigest d = MessageDigest.getInstance("SHA-256");
+            d.update(data, off, len);
+            return d.digest();
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 
@@ -896,7 +960,11 @@ public final class SshSessionTracker implements ApplicationTracker {
             } else {
                 onServerMessage(seq, p, o, l);
             }
+            if (cmd >= SshConstants.SSH_MSG_KEX_FIRST && cmd <= SshConstants.SSH_MSG_KEX_LAST) {
+                onKexMessage(fromClient, newKeysSeen, p, o, l);
+            }
             if (cmd == SshConstants.SSH_MSG_NEWKEYS) {
+                onNewKeys(fromClient, newKeysSeen);
                 waitingFor = newKeysSeen++;
                 phase = Phase.WAITING_KEYS;
                 sequence = decoder == null ? sequence : decoder.nextSequence();

@@ -32,6 +32,8 @@ import org.junit.jupiter.api.Timeout;
  * missing, failing, foreign and tampered KEX records). Properties:
  * <ul>
  *   <li>nothing but {@link io.securejeebs.monitor.tcp.TrackingException} ever comes out of the tracker;</li>
+ *   <li>a flip in the plaintext part is caught (the record is checked against every message), unless it is
+ *       in random padding or leaves the stream waiting for bytes that never come;</li>
  *   <li>a flip in the encrypted part is never accepted: either the tracker fails, or it stands exactly where
  *       the unmutated session stands just before the packet holding the flip (a packet not yet complete is
  *       not decrypted, so nothing of it is believed);</li>
@@ -398,6 +400,14 @@ class SshSessionTrackerFuzzTest {
                         + ", but the mutated one did not");
                 assertEquals(TrackerReplay.describe(ref.model(), client, !client), TrackerReplay.describe(o.model(), client, !client),
                         "the mutated session's model differs from the original's at the same point");
+            }
+            case FLIP_PLAIN -> {
+                // The record is checked against every plaintext message (KEXINITs, KEX_ECDH_INIT/REPLY): what goes
+                // through unnoticed is random padding, or a flip that leaves the stream waiting for more.
+                if (o.clean() && o.unrecoverableReason() == null) {
+                    String region = plainRegion(seed, c.flippedClient(), c.flipAt());
+                    assertTrue(region.endsWith(" padding"), () -> "a plaintext flip in " + region + " was accepted");
+                }
             }
             case OVERSIZED_LENGTH -> {
                 assertNotNull(o.failure(), "an oversized plaintext length was accepted");
