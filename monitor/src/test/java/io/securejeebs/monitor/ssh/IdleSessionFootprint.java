@@ -25,7 +25,14 @@ import java.util.List;
  *     io.securejeebs.monitor.ssh.IdleSessionFootprint 1000 10000
  * </pre>
  * Arguments: session counts (default 1000); {@code -Dfootprint.cipher=aes128-gcm@openssh.com} (and
- * {@code -Dfootprint.mac=...}) picks the transport, the client's defaults otherwise.
+ * {@code -Dfootprint.mac=...}) picks the transport, the client's defaults otherwise;
+ * {@code -Dfootprint.pause=true} then holds the trackers for {@code jcmd <pid> GC.class_histogram}.
+ *
+ * <p>Measured with MINA 2.20's defaults (sntrup761x25519-sha512, chacha20-poly1305): about 13 KiB per
+ * session, 12.5 to 14.6 KiB across transports. Byte arrays are most of it, and most of those are replay
+ * material a tracker must keep: the verbatim client prefix (about 3 KiB, the client's KEXINIT and hybrid
+ * KEX_ECDH_INIT included) and the first KEX record (about 5 KiB: I_C, I_S and 2.6 KiB of hybrid key-exchange
+ * messages). Cipher and MAC state is under 1 KiB with chacha20 and GCM, about 1 KiB more with CTR + HMAC.
  */
 public final class IdleSessionFootprint {
     private IdleSessionFootprint() {
@@ -61,8 +68,9 @@ public final class IdleSessionFootprint {
 
     /** A tracker that has followed {@code session} to its end, which is an idle point, with records of its own. */
     static SshSessionTracker idleTracker(RecordedSession session) throws TrackingException {
-        List<KexRecord> records = session.records().stream().map(IdleSessionFootprint::copy).toList();
-        KexRecordSource source = (key, ordinal, delivery) -> delivery.record(records.get(ordinal));
+        // Each delivery is a copy of its own, as each session's records are; the source keeps none (it is
+        // shared in the appliance), so a tracker retains exactly the records it keeps itself.
+        KexRecordSource source = (key, ordinal, delivery) -> delivery.record(copy(session.records().get(ordinal)));
         SshSessionTracker tracker = new SshSessionTracker(TrackerReplay.KEY, source, ApplicationUpdates.NONE,
                 SshSessionTracker.Limits.DEFAULT);
         StreamSink c2s = tracker.clientStream();
