@@ -964,6 +964,9 @@ public final class SshSessionTracker implements ApplicationTracker {
                 onKexMessage(fromClient, newKeysSeen, p, o, l);
             }
             if (cmd == SshConstants.SSH_MSG_NEWKEYS) {
+                if (l != 1) { // RFC 4253 §7.3: the message number alone; more is a capture that is not the stream
+                    throw new TrackingException(name + ": a NEWKEYS payload of " + l + " bytes, not 1");
+                }
                 onNewKeys(fromClient, newKeysSeen);
                 waitingFor = newKeysSeen++;
                 phase = Phase.WAITING_KEYS;

@@ -18,7 +18,8 @@ import org.junit.jupiter.api.Test;
  * A KEX record must be the key exchange on the wire, all of it: besides the KEXINITs, the key-exchange
  * messages (KEX_ECDH_INIT, KEX_ECDH_REPLY…) each side sent. The client's are replayed verbatim from the
  * prefix on failover, so one that differs from what the server got can never reproduce the keys. Found by
- * {@link SshSessionTrackerFuzzTest}: a bit flipped in either message on the wire went unnoticed.
+ * {@link SshSessionTrackerFuzzTest}: a bit flipped in either message on the wire went unnoticed, and so did
+ * one in the plaintext NEWKEYS' padding length, which left padding in its payload.
  */
 class SshSessionTrackerKexWireTest {
     static RecordedSession session;
@@ -57,6 +58,14 @@ class SshSessionTrackerKexWireTest {
                 List.of(), r.serverKexMessages(), r.sharedSecret(), r.sharedSecretEncoding(), r.exchangeHash(),
                 r.sessionId(), r.strictKex());
         assertFails(session.c2s(), session.s2c(), List.of(without), "the client's key-exchange messages differ from the wire");
+    }
+
+    @Test
+    void aNewKeysWithBytesAfterItIsRefused() {
+        byte[] c2s = session.c2s().clone();
+        int newKeys = lastPayloadByte(c2s, SshConstants.SSH_MSG_NEWKEYS) - 1; // its padding length byte
+        c2s[newKeys] -= 1; // one byte of padding becomes payload: still a valid frame, no MAC to tell
+        assertFails(c2s, session.s2c(), session.records(), "c->s: a NEWKEYS payload of 2 bytes, not 1");
     }
 
     private static void assertFails(byte[] c2s, byte[] s2c, List<KexRecord> records, String reason) {
