@@ -211,7 +211,7 @@ public final class SshSessionTracker implements ApplicationTracker {
         }
         heldCost += cost;
         if (merge) {
-            neighbour.append(data, off, len);
+            neighbour.append(data, off, len, limits.maxPendingBytes());
         } else if (first) {
             held.addFirst(new Held(d, data, off, len));
         } else {
@@ -251,9 +251,10 @@ public final class SshSessionTracker implements ApplicationTracker {
             this.length = len;
         }
 
-        void append(byte[] more, int off, int len) {
+        /** Appends; the array grows by doubling, never past {@code cap}, so the pending limit bounds memory. */
+        void append(byte[] more, int off, int len, int cap) {
             if (length + len > data.length) {
-                data = Arrays.copyOf(data, Math.max(length + len, 2 * data.length));
+                data = Arrays.copyOf(data, Math.max(length + len, Math.min(2 * data.length, cap)));
             }
             System.arraycopy(more, off, data, length, len);
             length += len;
