@@ -13,6 +13,7 @@ import io.securejeebs.monitor.tcp.TrackingException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -52,6 +53,10 @@ public final class SshSessionTracker implements ApplicationTracker {
     private static final int MAX_PRE_VERSION_LINES = 32;
     private static final int MAX_PLAIN_PACKET = 256 << 10;
     private static final int MAX_PENDING_RECORDS = 4;
+    /** Key-exchange messages (30 to 49) one side may send in one key exchange: group exchange uses two. */
+    private static final int MAX_KEX_MESSAGES = 8;
+    /** What one entry of {@link #held} costs besides its bytes, charged to the pending limit. */
+    private static final int HELD_ENTRY_COST = 64;
 
     private final ConnectionKey key;
     private final KexRecordSource records;
@@ -63,9 +68,9 @@ public final class SshSessionTracker implements ApplicationTracker {
 
     /** Keys of applied records not yet used by both directions, by ordinal. */
     private final Map<Integer, SessionKeys> keys = new TreeMap<>();
-    /** Captured KEXINIT payloads not yet checked against their record: [client, server], by ordinal. */
-    private final Map<Integer, byte[][]> kexInits = new HashMap<>();
-    /** Records received whose KEXINITs were not all captured yet, by ordinal. */
+    /** Key exchanges as captured, not yet all checked against their record, by ordinal. */
+    private final Map<Integer, WireKex> wireKex = new HashMap<>();
+    /** Records received whose key exchange was not all captured yet, by ordinal. */
     private final Map<Integer, KexRecord> uncheckedRecords = new HashMap<>();
     private int requestedOrdinal = -1;
     private int appliedRecords;
@@ -78,9 +83,15 @@ public final class SshSessionTracker implements ApplicationTracker {
     private int unackedLength;
     private long unackedStart;
     private final List<ApplicationUpdates.ApplicationUpdate> inlineDeliveries = new ArrayList<>(0);
-    private final java.util.ArrayDeque<Chunk> queue = new java.util.ArrayDeque<>(0);
-    private int queuedBytes;
     private boolean disconnected;
+    /**
+     * While a direction waits for its keys, the bytes of both directions wait here, in the order they came,
+     * and are followed in that order once the keys are in: a client request must not be taken before the
+     * server reply it answers (a CHANNEL_REQUEST names the id of the OPEN_CONFIRMATION before it).
+     */
+    private final ArrayDeque<Held> held = new ArrayDeque<>(2);
+    /** Bytes in {@link #held} plus {@link #HELD_ENTRY_COST} per entry: what the pending limit bounds. */
+    private int heldCost;
 
     // user authentication
     private String authUser;
@@ -116,16 +127,6 @@ public final class SshSessionTracker implements ApplicationTracker {
         return PROTOCOL;
     }
 
-    /**
-     * From now on, client bytes are processed only once the server has acknowledged them (live and offline
-     * capture): what the client sent while the primary was dying never reached it, so the recovery server
-     * must get those bytes in its receive queue and decrypt them itself, from the state before them.
-     */
-    public SshSessionTracker processClientBytesWhenAcknowledged() {
-        this.awaitServerAck = true;
-        return this;
-    }
-
     @Override
     public StreamSink clientStream() {
         return (offset, data, off, len) -> {
@@ -137,66 +138,19 @@ public final class SshSessionTracker implements ApplicationTracker {
         };
     }
 
+    /**
+     * From now on, client bytes are processed only once the server has acknowledged them (live and offline
+     * capture): what the client sent while the primary was dying never reached it, so the recovery server
+     * must get those bytes in its receive queue and decrypt them itself, from the state before them.
+     */
+    public SshSessionTracker processClientBytesWhenAcknowledged() {
+        this.awaitServerAck = true;
+        return this;
+    }
+
     private void processClientBytes(byte[] data, int off, int len) throws TrackingException {
         keepPrefix(data, off, len);
-        accept(c2s, data, off, len);
-    }
-
-    /**
-     * Feeds bytes to a direction, unless a direction waits for its keys: then they queue, both directions
-     * in capture order, because the two directions depend on each other (a client's request names the
-     * channel id the server's confirmation gave) and must be decrypted in the order they happened.
-     */
-    private void accept(Direction d, byte[] data, int off, int len) throws TrackingException {
-        if (!queue.isEmpty() || c2s.phase == Phase.WAITING_KEYS || s2c.phase == Phase.WAITING_KEYS) {
-            enqueue(d, Arrays.copyOfRange(data, off, off + len), false);
-        } else {
-            byte[] rest = d.feed(data, off, len);
-            if (rest != null && rest.length > 0) {
-                enqueue(d, rest, true);
-            }
-        }
-        pump();
-    }
-
-    private record Chunk(Direction direction, byte[] bytes) {}
-
-    private void enqueue(Direction d, byte[] bytes, boolean first) throws TrackingException {
-        if (queuedBytes + bytes.length > limits.maxPendingBytes()) {
-            throw new TrackingException("KEX record #" + Math.max(c2s.waitingFor, s2c.waitingFor) + " has not arrived and "
-                    + (queuedBytes + bytes.length) + " bytes wait for its keys (limit " + limits.maxPendingBytes() + ")");
-        }
-        if (first) {
-            queue.addFirst(new Chunk(d, bytes));
-        } else {
-            queue.addLast(new Chunk(d, bytes));
-        }
-        queuedBytes += bytes.length;
-    }
-
-    /** Feeds queued chunks in order while no direction waits for keys. */
-    private boolean drainQueue() throws TrackingException {
-        boolean progress = false;
-        while (!queue.isEmpty() && c2s.phase != Phase.WAITING_KEYS && s2c.phase != Phase.WAITING_KEYS) {
-            Chunk c = queue.pollFirst();
-            queuedBytes -= c.bytes().length;
-            byte[] rest = c.direction().feed(c.bytes(), 0, c.bytes().length);
-            if (rest != null && rest.length > 0) {
-                enqueue(c.direction(), rest, true);
-            }
-            progress = true;
-        }
-        return progress;
-    }
-
-    private int queuedBytes(Direction d) {
-        int n = 0;
-        for (Chunk c : queue) {
-            if (c.direction() == d) {
-                n += c.bytes().length;
-            }
-        }
-        return n;
+        arrive(c2s, data, off, len);
     }
 
     private void holdUnacknowledged(long offset, byte[] data, int off, int len) throws TrackingException {
@@ -235,7 +189,7 @@ public final class SshSessionTracker implements ApplicationTracker {
 
     @Override
     public StreamSink serverStream() {
-        return (offset, data, off, len) -> accept(s2c, data, off, len);
+        return (offset, data, off, len) -> arrive(s2c, data, off, len);
     }
 
     @Override
@@ -281,6 +235,88 @@ public final class SshSessionTracker implements ApplicationTracker {
         return null;
     }
 
+    /** Captured bytes: followed now, or held behind what already waits for keys. */
+    private void arrive(Direction d, byte[] data, int off, int len) throws TrackingException {
+        if (held.isEmpty() && !waitingForKeys()) {
+            d.feed(data, off, len);
+        } else {
+            hold(d, data, off, len, false);
+        }
+        pump();
+    }
+
+    private boolean waitingForKeys() {
+        return c2s.phase == Phase.WAITING_KEYS || s2c.phase == Phase.WAITING_KEYS;
+    }
+
+    /**
+     * Holds bytes until the keys are in: at the end, or (the rest of the chunk being followed, which came
+     * before everything held) at the front.
+     */
+    private void hold(Direction d, byte[] data, int off, int len, boolean first) throws TrackingException {
+        if (len == 0) {
+            return;
+        }
+        Held neighbour = first ? held.peekFirst() : held.peekLast();
+        boolean merge = !first && neighbour != null && neighbour.direction == d;
+        int cost = len + (merge ? 0 : HELD_ENTRY_COST);
+        if (heldCost + cost > limits.maxPendingBytes()) {
+            Direction w = c2s.phase == Phase.WAITING_KEYS ? c2s : s2c;
+            throw new TrackingException(w.name + ": KEX record #" + w.waitingFor + " has not arrived and "
+                    + (heldCost + cost) + " bytes wait for its keys (limit " + limits.maxPendingBytes() + ")");
+        }
+        heldCost += cost;
+        if (merge) {
+            neighbour.append(data, off, len, limits.maxPendingBytes());
+        } else if (first) {
+            held.addFirst(new Held(d, data, off, len));
+        } else {
+            held.addLast(new Held(d, data, off, len));
+        }
+    }
+
+    /** Follows held bytes, in order, as long as no direction waits for keys. */
+    private boolean followHeld() throws TrackingException {
+        boolean followed = false;
+        while (!held.isEmpty() && !waitingForKeys()) {
+            Held h = held.pollFirst();
+            heldCost -= h.length + HELD_ENTRY_COST;
+            h.direction.feed(h.data, 0, h.length);
+            followed = true;
+        }
+        return followed;
+    }
+
+    private int heldBytes(Direction d) {
+        int n = 0;
+        for (Held h : held) {
+            n += h.direction == d ? h.length : 0;
+        }
+        return n;
+    }
+
+    /** Bytes of one direction waiting for keys; adjacent chunks of one direction share an entry. */
+    private static final class Held {
+        final Direction direction;
+        byte[] data;
+        int length;
+
+        Held(Direction direction, byte[] data, int off, int len) {
+            this.direction = direction;
+            this.data = Arrays.copyOfRange(data, off, off + len);
+            this.length = len;
+        }
+
+        /** Appends; the array grows by doubling, never past {@code cap}, so the pending limit bounds memory. */
+        void append(byte[] more, int off, int len, int cap) {
+            if (length + len > data.length) {
+                data = Arrays.copyOf(data, Math.max(length + len, Math.min(2 * data.length, cap)));
+            }
+            System.arraycopy(more, off, data, length, len);
+            length += len;
+        }
+    }
+
     // ---------------------------------------------------------------- records
 
     /** Requests records as directions reach NEWKEYS, and moves directions whose keys have arrived. */
@@ -309,7 +345,7 @@ public final class SshSessionTracker implements ApplicationTracker {
                 }
                 progress |= c2s.activateIfKeysArrived();
                 progress |= s2c.activateIfKeysArrived();
-                progress |= drainQueue();
+                progress |= followHeld();
             }
         } finally {
             pumping = false;
@@ -364,7 +400,7 @@ public final class SshSessionTracker implements ApplicationTracker {
             throw new TrackingException("KEX record #" + ordinal + " belongs to another session");
         }
         uncheckedRecords.put(ordinal, record);
-        checkKexInits(ordinal);
+        checkWire(ordinal);
         try {
             keys.put(ordinal, SessionKeys.derive(record,
                     NegotiatedAlgorithms.of(record.clientKexInit(), record.serverKexInit())));
@@ -375,31 +411,93 @@ public final class SshSessionTracker implements ApplicationTracker {
         pump();
     }
 
-    private void onKexInit(boolean fromClient, int ordinal, byte[] payload, int off, int len) throws TrackingException {
-        byte[][] pair = kexInits.computeIfAbsent(ordinal, k -> new byte[2][]);
-        pair[fromClient ? 0 : 1] = Arrays.copyOfRange(payload, off, off + len);
-        if (kexInits.size() > MAX_PENDING_RECORDS) {
-            throw new TrackingException("too many key exchanges without their records");
-        }
-        checkKexInits(ordinal);
+    /** One key exchange as the wire shows it, until its record has been checked against all of it. */
+    private static final class WireKex {
+        /** I_C and I_S as captured. */
+        final byte[][] kexInit = new byte[2][];
+        /** SHA-256 of each key-exchange message (30 to 49) after KEXINIT, client's then server's. */
+        final List<List<byte[]>> messages = List.of(new ArrayList<>(2), new ArrayList<>(2));
+        /** Whether each side's NEWKEYS ended its part. */
+        final boolean[] ended = new boolean[2];
     }
 
-    /** The record's I_C and I_S must be the very KEXINITs on the wire. */
-    private void checkKexInits(int ordinal) throws TrackingException {
+    private WireKex wireKex(int ordinal) throws TrackingException {
+        WireKex w = wireKex.computeIfAbsent(ordinal, k -> new WireKex());
+        if (wireKex.size() > MAX_PENDING_RECORDS) {
+            throw new TrackingException("too many key exchanges without their records");
+        }
+        return w;
+    }
+
+    private void onKexInit(boolean fromClient, int ordinal, byte[] payload, int off, int len) throws TrackingException {
+        wireKex(ordinal).kexInit[fromClient ? 0 : 1] = Arrays.copyOfRange(payload, off, off + len);
+        checkWire(ordinal);
+    }
+
+    /** A key-exchange message (e.g. KEX_ECDH_INIT, KEX_ECDH_REPLY): the record holds the same payloads. */
+    private void onKexMessage(boolean fromClient, int ordinal, byte[] payload, int off, int len) throws TrackingException {
+        List<byte[]> seen = wireKex(ordinal).messages.get(fromClient ? 0 : 1);
+        if (seen.size() == MAX_KEX_MESSAGES) {
+            throw new TrackingException((fromClient ? "c->s" : "s->c") + ": more than " + MAX_KEX_MESSAGES
+                    + " messages in key exchange #" + ordinal);
+        }
+        seen.add(sha256(payload, off, len));
+        checkWire(ordinal);
+    }
+
+    private void onNewKeys(boolean fromClient, int ordinal) throws TrackingException {
+        wireKex(ordinal).ended[fromClient ? 0 : 1] = true;
+        checkWire(ordinal);
+    }
+
+    /**
+     * The record must be the key exchange on the wire: I_C and I_S the very KEXINITs, and the key-exchange
+     * messages the very ones each side sent, none missing at its NEWKEYS. The client's are replayed from
+     * the prefix: one that differs from what the server got could never reproduce the keys. (A client whose
+     * first_kex_packet_follows guess is wrong sends a packet MINA drops unrecorded: such a session is
+     * unrecoverable, never misfollowed. OpenSSH never guesses.)
+     */
+    private void checkWire(int ordinal) throws TrackingException {
         KexRecord r = uncheckedRecords.get(ordinal);
-        byte[][] pair = kexInits.get(ordinal);
-        if (r == null || pair == null) {
+        WireKex w = wireKex.get(ordinal);
+        if (r == null || w == null) {
             return;
         }
-        if (pair[0] != null && !Arrays.equals(pair[0], r.clientKexInit())) {
+        if (w.kexInit[0] != null && !Arrays.equals(w.kexInit[0], r.clientKexInit())) {
             throw new TrackingException("KEX record #" + ordinal + ": I_C differs from the client's KEXINIT on the wire");
         }
-        if (pair[1] != null && !Arrays.equals(pair[1], r.serverKexInit())) {
+        if (w.kexInit[1] != null && !Arrays.equals(w.kexInit[1], r.serverKexInit())) {
             throw new TrackingException("KEX record #" + ordinal + ": I_S differs from the server's KEXINIT on the wire");
         }
-        if (pair[0] != null && pair[1] != null) {
+        for (int side = 0; side < 2; side++) {
+            String who = side == 0 ? "client's" : "server's";
+            if (w.ended[side] && w.kexInit[side] == null) {
+                throw new TrackingException("KEX record #" + ordinal + ": the " + who + " NEWKEYS came without its KEXINIT");
+            }
+            List<byte[]> seen = w.messages.get(side);
+            List<byte[]> recorded = side == 0 ? r.clientKexMessages() : r.serverKexMessages();
+            boolean same = seen.size() <= recorded.size() && (!w.ended[side] || seen.size() == recorded.size());
+            for (int i = 0; same && i < seen.size(); i++) {
+                same = Arrays.equals(seen.get(i), sha256(recorded.get(i), 0, recorded.get(i).length));
+            }
+            if (!same) {
+                throw new TrackingException("KEX record #" + ordinal + ": the " + who
+                        + " key-exchange messages differ from the wire");
+            }
+        }
+        if (w.ended[0] && w.ended[1]) {
             uncheckedRecords.remove(ordinal);
-            kexInits.remove(ordinal);
+            wireKex.remove(ordinal);
+        }
+    }
+
+    private static byte[] sha256(byte[] data, int off, int len) {
+        try {
+            MessageDigest d = MessageDigest.getInstance("SHA-256");
+            d.update(data, off, len);
+            return d.digest();
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 
@@ -794,29 +892,19 @@ public final class SshSessionTracker implements ApplicationTracker {
             this.name = fromClient ? "c->s" : "s->c";
         }
 
-        /**
-         * @return the bytes left over when the direction stopped at a NEWKEYS to wait for its keys (they
-         *         are under the next keys), or null when all were consumed
-         */
-        byte[] feed(byte[] data, int off, int len) throws TrackingException {
+        void feed(byte[] data, int off, int len) throws TrackingException {
             int end = off + len;
             while (off < end) {
                 switch (phase) {
                     case VERSION -> off = readVersion(data, off, end);
                     case PLAIN -> off = readPlain(data, off, end);
-                    case WAITING_KEYS -> {
-                        return Arrays.copyOfRange(data, off, end);
-                    }
-                    case ENCRYPTED -> {
-                        byte[] rest = readEncrypted(data, off, end);
-                        if (rest != null) {
-                            return rest;
-                        }
+                    case WAITING_KEYS -> { // what follows NEWKEYS in this chunk is under keys not in yet
+                        hold(this, data, off, end - off, true);
                         off = end;
                     }
+                    case ENCRYPTED -> off = readEncrypted(data, off, end);
                 }
             }
-            return null;
         }
 
         private int readVersion(byte[] data, int off, int end) throws TrackingException {
@@ -893,8 +981,7 @@ public final class SshSessionTracker implements ApplicationTracker {
             return off;
         }
 
-        /** @return the bytes after a NEWKEYS this epoch's decoder stopped at, or null */
-        private byte[] readEncrypted(byte[] data, int off, int end) throws TrackingException {
+        private int readEncrypted(byte[] data, int off, int end) throws TrackingException {
             try {
                 positionBefore = decoder.position();
                 decoder.feed(data, off, end - off, (seq, p, o, l, wire) -> {
@@ -916,9 +1003,10 @@ public final class SshSessionTracker implements ApplicationTracker {
                 throw stoppedBy;
             }
             if (phase == Phase.WAITING_KEYS) { // stopped at NEWKEYS: what follows is under the next keys
-                return decoder.takeBuffered();
+                byte[] rest = decoder.takeBuffered();
+                hold(this, rest, 0, rest.length, true);
             }
-            return null;
+            return end;
         }
 
         /** @return whether to go on decoding in this epoch */
@@ -929,7 +1017,14 @@ public final class SshSessionTracker implements ApplicationTracker {
             } else {
                 onServerMessage(seq, p, o, l);
             }
+            if (cmd >= SshConstants.SSH_MSG_KEX_FIRST && cmd <= SshConstants.SSH_MSG_KEX_LAST) {
+                onKexMessage(fromClient, newKeysSeen, p, o, l);
+            }
             if (cmd == SshConstants.SSH_MSG_NEWKEYS) {
+                if (l != 1) { // RFC 4253 §7.3: the message number alone; more is a capture that is not the stream
+                    throw new TrackingException(name + ": a NEWKEYS payload of " + l + " bytes, not 1");
+                }
+                onNewKeys(fromClient, newKeysSeen);
                 waitingFor = newKeysSeen++;
                 phase = Phase.WAITING_KEYS;
                 sequence = decoder == null ? sequence : decoder.nextSequence();
@@ -960,17 +1055,17 @@ public final class SshSessionTracker implements ApplicationTracker {
             phase = Phase.ENCRYPTED;
             plain = null;
             dropKeysBothUsed();
-            return true;
+            return true; // what was held is followed by pump(), in the order it came
         }
 
         DirectionModel model() {
             if (decoder == null) {
-                return new DirectionModel("none", null, -1, sequence, 0, plaintextPackets, plainLength + queuedBytes(this), null);
+                return new DirectionModel("none", null, -1, sequence, 0, plaintextPackets, plainLength + heldBytes(this), null);
             }
             CipherPosition at = decoder.position();
             return new DirectionModel(directionKeys.cipher(), directionKeys.mac(), keyEpoch, at.sequence(), at.blocks(),
                     plaintextPackets + packetsInEarlierEpochs + decoder.packetsDecoded(), decoder.bytesBuffered()
-                    + queuedBytes(this), directionKeys);
+                    + heldBytes(this), directionKeys);
         }
 
         byte[] partialPacket() {
