@@ -146,6 +146,7 @@ public final class Lab implements AutoCloseable {
     }
 
     private static volatile String canRunReason;
+    private int clients = 1;
 
     private final Path home;
     private final Path stateDir;
@@ -167,6 +168,15 @@ public final class Lab implements AutoCloseable {
      * The repository root: system property {@code securejeebs.home}, else the nearest directory
      * at or above the working directory that contains {@code scripts/lab}.
      */
+    /** The name of client namespace {@code n} (1-based) and its address. */
+    public static String clientNamespace(int n) {
+        return n == 1 ? CLIENT : CLIENT + n;
+    }
+
+    public static String clientAddress(int n) {
+        return "10.213.0." + (9 + n);
+    }
+
     public static Path home() {
         String prop = System.getProperty("securejeebs.home");
         if (prop != null && !prop.isBlank()) {
@@ -266,11 +276,17 @@ public final class Lab implements AutoCloseable {
 
     /** Runs {@code scripts/lab up} (idempotent) and returns a Lab whose {@link #close()} tears it down. */
     public static Lab up() {
+        return up(1);
+    }
+
+    /** The lab with {@code clients} client namespaces: sj-client, then sj-client2… at .11, .12… */
+    public static Lab up(int clients) {
         String why = whyNot();
         if (why != null) {
             throw new LabException("the lab cannot run here: " + why);
         }
         Lab lab = new Lab(home());
+        lab.clients = clients;
         lab.lab("up");
         Runtime.getRuntime().addShutdownHook(lab.shutdownHook);
         return lab;
@@ -279,6 +295,7 @@ public final class Lab implements AutoCloseable {
     /** {@code scripts/lab ARGS...}; returns its stdout, throws on a non-zero exit. */
     public String lab(String... args) {
         List<String> cmd = new ArrayList<>();
+        cmd.addAll(List.of("env", "SJ_LAB_CLIENTS=" + clients));
         cmd.add(home.resolve("scripts/lab").toString());
         cmd.addAll(Arrays.asList(args));
         Result r = run(cmd, LAB_TIMEOUT);

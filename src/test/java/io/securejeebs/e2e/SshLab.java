@@ -43,10 +43,15 @@ final class SshLab implements AutoCloseable {
 
     /** @param extraPrimaryConfig more lines for primary.conf (e.g. a KEX list) */
     static SshLab start(Path work, String extraPrimaryConfig) throws Exception {
+        return start(work, extraPrimaryConfig, 1);
+    }
+
+    /** @param clients client namespaces (sj-client, sj-client2, …) */
+    static SshLab start(Path work, String extraPrimaryConfig, int clients) throws Exception {
         String launcher = Lab.launcher();
         Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
         String user = "sjs" + HexFormat.of().toHexDigits((int) (System.nanoTime() & 0xffffff)).substring(2);
-        Lab lab = Lab.up();
+        Lab lab = Lab.up(clients);
         SshLab s = new SshLab(lab, work, user);
         try {
             Lab.Database db = lab.startDatabase();
@@ -122,6 +127,11 @@ final class SshLab implements AutoCloseable {
     }
 
     Shell openShell(String name, String password, String... sshOptions) throws Exception {
+        return openShell(1, name, password, sshOptions);
+    }
+
+    /** From client namespace {@code client} (1-based). */
+    Shell openShell(int client, String name, String password, String... sshOptions) throws Exception {
         Path log = work.resolve("ssh-" + name + ".log");
         List<String> cmd = new ArrayList<>();
         if (password != null) {
@@ -136,7 +146,7 @@ final class SshLab implements AutoCloseable {
         }
         cmd.addAll(List.of(sshOptions));
         cmd.add(user + "@" + Lab.VIP);
-        Process p = lab.spawnInteractive(Lab.CLIENT, log, cmd.toArray(String[]::new));
+        Process p = lab.spawnInteractive(Lab.clientNamespace(client), log, cmd.toArray(String[]::new));
         clients.add(p);
         Shell shell = new Shell(p, log);
         shell.type("export PS1='$ '; echo sj-ready-" + name + "\n");
