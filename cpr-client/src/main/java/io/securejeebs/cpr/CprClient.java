@@ -211,6 +211,11 @@ public final class CprClient {
         SshSessionModel m = plan.model();
         ConnectionSnapshot s = plan.snapshot();
         ServerPacketCompletion completion = ServerPacketCompletion.of(m.serverToClient(), m.serverPartialPacket());
+        if (completion.after() != null) {
+            log.info("{} session {}: the crash cut a server packet after {} bytes; sending its last {} bytes in the "
+                            + "primary's place ({} data bytes it never sent are lost, sent as NUL)", s.key(),
+                    m.sessionIdFingerprint(), m.serverPartialPacket().length, completion.rest().length, completion.filled());
+        }
         List<ReplayEnd.ChannelState> channels = new ArrayList<>();
         for (ChannelModel ch : m.channels()) {
             int flags = (ch.eofFromClient() ? ReplayEnd.ChannelState.EOF_FROM_CLIENT : 0)
