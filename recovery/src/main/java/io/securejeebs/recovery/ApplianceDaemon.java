@@ -118,7 +118,7 @@ public final class ApplianceDaemon implements AutoCloseable {
 
                 @Override
                 public boolean vipStillAnswers() throws IOException {
-                    return vip.vipAnswers(Duration.ofMillis(100));
+                    return vip.vipAnswers(config.arpProbeWait());
                 }
 
                 @Override

@@ -51,6 +51,7 @@ class ApplianceDaemonStatusTest {
                 service.vip = 10.213.0.100/24
                 service.ports = 7000
                 primary.heartbeat = 10.213.0.2:7000
+                service.protocol = line-echo
                 state.dir = %s
                 """.formatted(dir.resolve("state"))));
         ApplianceDaemon daemon = new ApplianceDaemon(config);

@@ -43,6 +43,7 @@ public record ApplianceConfig(
         Path recoveryPrimaryConfig,
         int shellHistoryLines,
         String fenceCommand,
+        Duration arpProbeWait,
         Path controlSocket) {
 
     public static final Set<String> PROTOCOLS = Set.of(LineEchoTracker.PROTOCOL, SshSessionTracker.PROTOCOL);
@@ -121,10 +122,12 @@ public record ApplianceConfig(
             shellHistory = f.integer("recovery.shell-history", 0, 0, 100);
         }
         String fence = f.string("failover.fence-command", "");
+        Duration arpProbeWait = f.duration("failover.arp-probe-wait", Duration.ofMillis(50), Duration.ofMillis(5),
+                Duration.ofSeconds(5));
         f.rejectUnknownKeys();
         return new ApplianceConfig(f.name(), capture, vip, ports, serviceInterface, protocol, heartbeat,
                 interval, misses, maxBuffer, maxConnections, guardTable, garp, stateDir, records,
-                recoveryPrimaryConfig, shellHistory, fence, controlSocket);
+                recoveryPrimaryConfig, shellHistory, fence, arpProbeWait, controlSocket);
     }
 
     private static Path absolutePath(ConfigFile f, String key, String defaultValue) throws ConfigException {

@@ -34,6 +34,7 @@ class ApplianceStatusTest {
                 service.vip = 10.213.0.100/24
                 service.ports = 7000
                 primary.heartbeat = 10.213.0.2:7000
+                service.protocol = line-echo
                 state.dir = /var/lib/sj-test
                 """));
     }
