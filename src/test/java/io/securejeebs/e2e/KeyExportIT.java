@@ -77,13 +77,7 @@ class KeyExportIT {
             lab.exec(Duration.ofSeconds(30), Lab.NO_NETNS, "useradd", "-m", "-s", "/bin/sh", user);
             try {
                 Path key = work.resolve("id_ed25519");
-                lab.exec(Duration.ofSeconds(30), Lab.NO_NETNS, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key.toString());
-                Path ssh = Path.of("/home", user, ".ssh");
-                Files.createDirectories(ssh);
-                Files.copy(work.resolve("id_ed25519.pub"), ssh.resolve("authorized_keys"));
-                lab.exec(Duration.ofSeconds(10), Lab.NO_NETNS, "chown", "-R", user + ":" + user, ssh.toString());
-                lab.exec(Duration.ofSeconds(10), Lab.NO_NETNS, "chmod", "700", ssh.toString());
-                lab.exec(Duration.ofSeconds(10), Lab.NO_NETNS, "chmod", "600", ssh.resolve("authorized_keys").toString());
+                lab.authorizeNewClientKey(user, key);
 
                 Process primary = lab.spawn(Lab.PRIMARY, primaryLog, launcher, "primary", "--config", conf.toString());
                 LogFiles.awaitLine(primaryLog, l -> l.contains("listening on"), Duration.ofSeconds(60), primary);

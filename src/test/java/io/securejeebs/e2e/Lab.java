@@ -346,6 +346,20 @@ public final class Lab implements AutoCloseable {
         return r.stdout();
     }
 
+    /**
+     * Makes a fresh Ed25519 client key pair at {@code key} (and {@code key}.pub) and installs the public
+     * half as {@code user}'s only authorized key, with sshd's modes.
+     */
+    public void authorizeNewClientKey(String user, Path key) throws IOException {
+        exec(Duration.ofSeconds(30), NO_NETNS, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key.toString());
+        Path ssh = Path.of("/home", user, ".ssh");
+        Files.createDirectories(ssh);
+        Files.copy(Path.of(key + ".pub"), ssh.resolve("authorized_keys"));
+        exec(Duration.ofSeconds(10), NO_NETNS, "chown", "-R", user + ":" + user, ssh.toString());
+        exec(Duration.ofSeconds(10), NO_NETNS, "chmod", "700", ssh.toString());
+        exec(Duration.ofSeconds(10), NO_NETNS, "chmod", "600", ssh.resolve("authorized_keys").toString());
+    }
+
     /** Like {@link #exec} but returns the result whatever the exit code (still throws on timeout). */
     public Result run(Duration timeout, String netns, String... cmd) {
         return run(inNetns(netns, cmd), timeout);
@@ -357,6 +371,15 @@ public final class Lab implements AutoCloseable {
      * stdin from /dev/null. The process and its descendants are destroyed by {@link #close()}.
      */
     public Process spawn(String netns, Path logFile, String... cmd) {
+        return start(netns, logFile, false, cmd);
+    }
+
+    /** Like {@link #spawn}, with the process's stdin a pipe the test writes to (an interactive client). */
+    public Process spawnInteractive(String netns, Path logFile, String... cmd) {
+        return start(netns, logFile, true, cmd);
+    }
+
+    private Process start(String netns, Path logFile, boolean stdinPipe, String... cmd) {
         List<String> full = inNetns(netns, cmd);
         try {
             Path parent = logFile.toAbsolutePath().getParent();
@@ -365,28 +388,10 @@ public final class Lab implements AutoCloseable {
             }
             ProcessBuilder pb = new ProcessBuilder(full)
                     .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-            synchronized (this) {
-                if (closed) {
-                    throw new IllegalStateException("lab is closed");
-                }
-                Process p = pb.start();
-                spawned.add(p);
-                return p;
-            }
-        } catch (IOException e) {
-            throw new LabException("cannot start " + String.join(" ", full), e);
-        }
-    }
-
-    /** Like {@link #spawn}, with the process's stdin a pipe the test writes to (an interactive client). */
-    public Process spawnInteractive(String netns, Path logFile, String... cmd) {
-        List<String> full = inNetns(netns, cmd);
-        try {
-            ProcessBuilder pb = new ProcessBuilder(full)
-                    .redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
+            if (!stdinPipe) {
+                pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+            }
             synchronized (this) {
                 if (closed) {
                     throw new IllegalStateException("lab is closed");

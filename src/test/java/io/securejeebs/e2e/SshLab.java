@@ -96,13 +96,7 @@ final class SshLab implements AutoCloseable {
 
             lab.exec(Duration.ofSeconds(30), Lab.NO_NETNS, "useradd", "-m", "-s", "/bin/bash", user);
             lab.exec(Duration.ofSeconds(30), Lab.NO_NETNS, "sh", "-c", "echo '" + user + ":" + PASSWORD + "' | chpasswd");
-            lab.exec(Duration.ofSeconds(30), Lab.NO_NETNS, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", s.clientKey.toString());
-            Path ssh = Path.of("/home", user, ".ssh");
-            Files.createDirectories(ssh);
-            Files.copy(work.resolve("id_ed25519.pub"), ssh.resolve("authorized_keys"));
-            lab.exec(Duration.ofSeconds(10), Lab.NO_NETNS, "chown", "-R", user + ":" + user, ssh.toString());
-            lab.exec(Duration.ofSeconds(10), Lab.NO_NETNS, "chmod", "700", ssh.toString());
-            lab.exec(Duration.ofSeconds(10), Lab.NO_NETNS, "chmod", "600", ssh.resolve("authorized_keys").toString());
+            lab.authorizeNewClientKey(user, s.clientKey);
 
             s.primary = lab.spawn(Lab.PRIMARY, s.primaryLog, launcher, "primary", "--config", primaryConf.toString());
             LogFiles.awaitLine(s.primaryLog, l -> l.contains("listening on"), Duration.ofSeconds(60), s.primary);
