@@ -31,8 +31,9 @@ import org.apache.sshd.server.keyprovider.SimpleGeneratorHostKeyProvider;
  * PAM and no user shell behind it. Its sessions:
  * <ul>
  * <li>a shell, and exec {@code cat}: echo their input;</li>
- * <li>exec {@code stream SECONDS MBIT}: sends zeros for that long at that rate (0 = as fast as the
- *     channel goes), then logs one {@code STREAM bytes=.. seconds=.. mbit_per_s=..} line.</li>
+ * <li>exec {@code stream SECONDS MBIT [DELAY]}: after DELAY seconds (default 0), sends zeros for that
+ *     long at that rate (0 = as fast as the channel goes), then logs one
+ *     {@code STREAM bytes=.. seconds=.. mbit_per_s=..} line.</li>
  * </ul>
  * Logins: a fixed password, and/or the public keys of an authorized_keys file. Compression is off, as on
  * the primary.
@@ -74,13 +75,14 @@ public final class BenchSshServer implements AutoCloseable {
         sshd.setShellFactory(channel -> new Echo());
         sshd.setCommandFactory((channel, command) -> {
             String[] words = command.trim().split("\\s+");
-            if (words.length == 3 && words[0].equals("stream")) {
-                return new Stream(Double.parseDouble(words[1]), Double.parseDouble(words[2]), log);
+            if ((words.length == 3 || words.length == 4) && words[0].equals("stream")) {
+                return new Stream(Double.parseDouble(words[1]), Double.parseDouble(words[2]),
+                        words.length == 4 ? Double.parseDouble(words[3]) : 0, log);
             }
             if (words.length == 1 && words[0].equals("cat")) {
                 return new Echo();
             }
-            throw new IllegalArgumentException("the bench server runs 'cat' and 'stream SECONDS MBIT' only");
+            throw new IllegalArgumentException("the bench server runs 'cat' and 'stream SECONDS MBIT [DELAY]' only");
         });
         KexExporter exporter = new KexExporter(primaryId, sink, Duration.ofSeconds(5), true);
         sshd.setSessionFactory(new ExportingSessionFactory(sshd, exporter));
@@ -171,16 +173,23 @@ public final class BenchSshServer implements AutoCloseable {
         private static final int CHUNK = 32 << 10;
         private final double seconds;
         private final double mbit;
+        private final double delay;
         private final PrintStream log;
 
-        Stream(double seconds, double mbit, PrintStream log) {
+        Stream(double seconds, double mbit, double delay, PrintStream log) {
             this.seconds = seconds;
             this.mbit = mbit;
+            this.delay = delay;
             this.log = log;
         }
 
         @Override
         void work() throws IOException {
+            try {
+                Thread.sleep((long) (delay * 1000));
+            } catch (InterruptedException e) {
+                throw new IOException("interrupted", e);
+            }
             byte[] zeros = new byte[CHUNK];
             double bytesPerNano = mbit * 1e6 / 8 / 1e9;
             long start = System.nanoTime();

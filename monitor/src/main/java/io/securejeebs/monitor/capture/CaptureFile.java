@@ -86,6 +86,12 @@ public final class CaptureFile {
         return linkTypeName + " (" + linkType + ")";
     }
 
+    /** Receives one captured frame: its bytes (caplen) and its capture time in microseconds. */
+    @FunctionalInterface
+    public interface FrameConsumer {
+        void accept(byte[] frame, long timestampMicros);
+    }
+
     /**
      * Decodes every frame and hands each well-formed IPv4/TCP segment to {@code segments} (a reused
      * instance, valid during the call). Frames that are not TCP are counted in {@code counters}. A file
@@ -93,25 +99,32 @@ public final class CaptureFile {
      */
     public Pass forEachSegment(FrameCounters counters, Consumer<TcpSegment> segments) throws CaptureException {
         FrameDecoder decoder = new FrameDecoder(linkType, counters);
+        return forEachFrame((frame, micros) -> {
+            TcpSegment s = decoder.decode(frame, micros);
+            if (s != null) {
+                segments.accept(s);
+            }
+        });
+    }
+
+    /** Every frame as captured, in file order; a file cut short is read up to the break. */
+    public Pass forEachFrame(FrameConsumer frames) throws CaptureException {
         PcapHandle h = openHandle(file);
-        long frames = 0;
+        long count = 0;
         try {
             while (true) {
                 byte[] frame;
                 try {
                     frame = h.getNextRawPacketEx();
                 } catch (EOFException e) {
-                    return new Pass(frames, null);
+                    return new Pass(count, null);
                 } catch (TimeoutException e) {
                     continue; // not for files; harmless
                 } catch (PcapNativeException e) {
-                    return new Pass(frames, "the file breaks off after frame " + frames + ": " + e.getMessage());
+                    return new Pass(count, "the file breaks off after frame " + count + ": " + e.getMessage());
                 }
-                frames++;
-                TcpSegment s = decoder.decode(frame, micros(h.getTimestamp()));
-                if (s != null) {
-                    segments.accept(s);
-                }
+                count++;
+                frames.accept(frame, micros(h.getTimestamp()));
             }
         } catch (NotOpenException e) {
             throw new CaptureException(file + ": closed while reading", e);

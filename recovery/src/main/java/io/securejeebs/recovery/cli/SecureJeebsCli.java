@@ -1,22 +1,18 @@
 package io.securejeebs.recovery.cli;
 
-import io.securejeebs.monitor.capture.CaptureBenchmark;
 import io.securejeebs.monitor.capture.CaptureException;
-import io.securejeebs.monitor.capture.CaptureSettings;
 import io.securejeebs.config.ConfigException;
 import io.securejeebs.keyexport.keys.KeysCommand;
 import io.securejeebs.keyexport.primary.PrimaryCommand;
-import io.securejeebs.monitor.tcp.Endpoint;
-import io.securejeebs.monitor.tcp.WatchedServices;
 import io.securejeebs.recovery.ApplianceDaemon;
 import io.securejeebs.recovery.config.ApplianceConfig;
 import io.securejeebs.recovery.echo.LineEchoServer;
+import io.securejeebs.recovery.monitor.BenchCommands;
 import io.securejeebs.recovery.monitor.MonitorCommand;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 
@@ -48,9 +44,15 @@ public final class SecureJeebsCli {
                                          --config APPLIANCE_CONF (its records.* settings)
               echo-server --listen IP:PORT
                                          run the line-echo service (the lab's protected application)
-              capture-bench --interface IF --vip IP --port N --seconds S
+              capture-bench --interface IF --vip IP --port N --seconds S [--ssh RECORDS]
                                          capture and reassemble for S seconds, print counters
-                                         (scripts/bench-capture runs it next to tcpdump)
+                                         (scripts/bench-capture runs it next to tcpdump); with
+                                         --ssh, track and decrypt SSH as the monitor does
+              bench-ssh-server --listen IP:PORT ...
+                                         a MINA server exporting sealed KEX records, for
+                                         scripts/bench-monitor (no accounts: never for users)
+              bench-monitor-footprint --sessions N [--cipher NAME]
+                                         heap per idle SSH session in the monitor, N sessions
               help                       this text
             """;
 
@@ -84,14 +86,9 @@ public final class SecureJeebsCli {
                     }
                     yield OK;
                 }
-                case "capture-bench" -> {
-                    CaptureBenchmark.run(
-                            new CaptureSettings(option(rest, "--interface"), 262_144, 64 << 20, true),
-                            new WatchedServices(List.of(Endpoint.ipv4(java.net.InetAddress.getByName(option(rest, "--vip")).getAddress())),
-                                    List.of(Integer.parseInt(option(rest, "--port")))),
-                            Duration.ofSeconds(Integer.parseInt(option(rest, "--seconds"))), out);
-                    yield OK;
-                }
+                case "capture-bench" -> BenchCommands.captureBench(rest, out, err);
+                case "bench-ssh-server" -> BenchCommands.sshServer(rest, out, err);
+                case "bench-monitor-footprint" -> BenchCommands.footprint(rest, out, err);
                 default -> {
                     err.println("securejeebs: unknown command '" + args[0] + "'");
                     err.print(USAGE_TEXT);
