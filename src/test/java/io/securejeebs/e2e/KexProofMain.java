@@ -91,7 +91,7 @@ public final class KexProofMain {
         FrameCounters counters = new FrameCounters();
         ConnectionTable table = new ConnectionTable(
                 new WatchedServices(List.of(Endpoint.ipv4(vip.getAddress())), List.of(port)),
-                key -> streams.computeIfAbsent(key, k -> new ClientStreamRecorder()), 64L << 20, 10_000, counters);
+                (key, updates) -> streams.computeIfAbsent(key, k -> new ClientStreamRecorder()), 64L << 20, 10_000, counters);
         try (PcapHandle h = Pcaps.openOffline(a.get("--pcap"))) {
             FrameDecoder decoder = new FrameDecoder(h.getDlt().value(), counters);
             byte[] frame;
