@@ -128,8 +128,9 @@ public final class KexRecordOptions {
             repository.close();
             throw e;
         }
+        // Polled as the live appliance does: the client's NEWKEYS is often captured before the row is in.
         SealedKexRecordSource source = new SealedKexRecordSource(repository, opener, primaryId, timeout,
-                Duration.ofMillis(100), 1);
+                Duration.ofMillis(20), 2);
         return new Opened(source, repository, settings.describe() + ", primary " + primaryId + ", " + opener);
     }
 
