@@ -1,21 +1,18 @@
 package io.securejeebs.recovery.cli;
 
-import io.securejeebs.monitor.capture.CaptureBenchmark;
 import io.securejeebs.monitor.capture.CaptureException;
-import io.securejeebs.monitor.capture.CaptureSettings;
 import io.securejeebs.config.ConfigException;
 import io.securejeebs.keyexport.keys.KeysCommand;
 import io.securejeebs.keyexport.primary.PrimaryCommand;
-import io.securejeebs.monitor.tcp.Endpoint;
-import io.securejeebs.monitor.tcp.WatchedServices;
 import io.securejeebs.recovery.ApplianceDaemon;
 import io.securejeebs.recovery.config.ApplianceConfig;
 import io.securejeebs.recovery.echo.LineEchoServer;
+import io.securejeebs.recovery.monitor.BenchCommands;
+import io.securejeebs.recovery.monitor.MonitorCommand;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 
@@ -40,11 +37,25 @@ public final class SecureJeebsCli {
                                          create the appliance key pair (X25519) and the primary's
                                          export key pair (Ed25519), mode 0600, never overwriting
               keys fingerprint FILE      print a key file's fingerprint
+              monitor --pcap FILE [--server IP:PORT ...] [--json] RECORDS
+                                         track the SSH sessions of a capture file as the live
+                                         monitor does, with the KEX records from the database;
+                                         print each connection's state at the end of the file
+                                         (default: every server on port 22). RECORDS:
+                                         --records-db JDBC_URL --db-user U --db-password-file F
+                                         --appliance-key F --export-pub F --primary-id ID, or
+                                         --config APPLIANCE_CONF (its records.* settings)
               echo-server --listen IP:PORT
                                          run the line-echo service (the lab's protected application)
-              capture-bench --interface IF --vip IP --port N --seconds S
+              capture-bench --interface IF --vip IP --port N --seconds S [--ssh RECORDS]
                                          capture and reassemble for S seconds, print counters
-                                         (scripts/bench-capture runs it next to tcpdump)
+                                         (scripts/bench-capture runs it next to tcpdump); with
+                                         --ssh, track and decrypt SSH as the monitor does
+              bench-ssh-server --listen IP:PORT ...
+                                         a MINA server exporting sealed KEX records, for
+                                         scripts/bench-monitor (no accounts: never for users)
+              bench-monitor-footprint --sessions N [--cipher NAME]
+                                         heap per idle SSH session in the monitor, N sessions
               help                       this text
             """;
 
@@ -72,20 +83,16 @@ public final class SecureJeebsCli {
                 case "status" -> StatusCommand.run(rest, out, err);
                 case "keys" -> KeysCommand.run(rest, out, err);
                 case "primary" -> PrimaryCommand.run(rest, out, err);
+                case "monitor" -> MonitorCommand.run(rest, out, err);
                 case "echo-server" -> {
                     try (LineEchoServer server = new LineEchoServer(socketAddress(option(rest, "--listen")))) {
                         server.serveForever();
                     }
                     yield OK;
                 }
-                case "capture-bench" -> {
-                    CaptureBenchmark.run(
-                            new CaptureSettings(option(rest, "--interface"), 262_144, 64 << 20, true),
-                            new WatchedServices(List.of(Endpoint.ipv4(java.net.InetAddress.getByName(option(rest, "--vip")).getAddress())),
-                                    List.of(Integer.parseInt(option(rest, "--port")))),
-                            Duration.ofSeconds(Integer.parseInt(option(rest, "--seconds"))), out);
-                    yield OK;
-                }
+                case "capture-bench" -> BenchCommands.captureBench(rest, out, err);
+                case "bench-ssh-server" -> BenchCommands.sshServer(rest, out, err);
+                case "bench-monitor-footprint" -> BenchCommands.footprint(rest, out, err);
                 default -> {
                     err.println("securejeebs: unknown command '" + args[0] + "'");
                     err.print(USAGE_TEXT);
