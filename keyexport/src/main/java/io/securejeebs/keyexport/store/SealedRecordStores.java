@@ -37,7 +37,12 @@ public final class SealedRecordStores {
         return new KexRecordRepository(DatabaseSettings.of(url, user, readPassword(passwordFile), timeout));
     }
 
-    private static String readPassword(Path file) throws IOException {
+    /**
+     * A database password file: the password alone, in a file only its owner reads.
+     *
+     * @throws IOException naming the file that is missing, unreadable, too open or empty
+     */
+    public static String readPassword(Path file) throws IOException {
         Set<PosixFilePermission> perms = Files.getPosixFilePermissions(file);
         if (perms.contains(PosixFilePermission.GROUP_READ) || perms.contains(PosixFilePermission.OTHERS_READ)) {
             throw new IOException(file + " is readable by group or others: chmod 600 it");

@@ -7,6 +7,7 @@ import io.securejeebs.keyexport.keys.KeyFiles;
 import io.securejeebs.keyexport.seal.RecordOpener;
 import io.securejeebs.keyexport.store.DatabaseSettings;
 import io.securejeebs.keyexport.store.KexRecordRepository;
+import io.securejeebs.keyexport.store.SealedRecordStores;
 import io.securejeebs.keyexport.store.RecordStoreException;
 import io.securejeebs.monitor.ssh.SealedKexRecordSource;
 import java.io.IOException;
@@ -140,22 +141,14 @@ public final class KexRecordOptions {
         }
     }
 
-    /** The same rules as the primary's password file: the password alone, in a file only its owner reads. */
+    /** The same rules as the primary's password file (one reader for both). */
     private static String readPassword(Path file) throws SetupException {
         try {
-            Set<PosixFilePermission> perms = Files.getPosixFilePermissions(file);
-            if (perms.contains(PosixFilePermission.GROUP_READ) || perms.contains(PosixFilePermission.OTHERS_READ)) {
-                throw new SetupException(file + " is readable by group or others: chmod 600 it", null);
-            }
-            String password = Files.readString(file, StandardCharsets.UTF_8).strip();
-            if (password.isEmpty()) {
-                throw new SetupException(file + " is empty", null);
-            }
-            return password;
+            return SealedRecordStores.readPassword(file);
         } catch (NoSuchFileException e) {
             throw new SetupException("the database password file " + file + " does not exist", e);
         } catch (IOException e) {
-            throw new SetupException("cannot read the database password file " + file + ": " + e, e);
+            throw new SetupException("database password file: " + e.getMessage(), e);
         }
     }
 }
