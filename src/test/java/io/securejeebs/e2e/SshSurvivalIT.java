@@ -88,6 +88,12 @@ class SshSurvivalIT {
             // the same process still works a while later
             shell.type("echo still-" + tag + "\n");
             shell.awaitOutput("still-" + tag, 2, Duration.ofSeconds(10));
+            if (name.equals("chacha20")) { // and the recovery server takes new logins on the VIP
+                String fresh = lab.lab.exec(Duration.ofSeconds(30), Lab.CLIENT, "ssh", "-F", "/dev/null",
+                        "-i", lab.clientKey.toString(), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                        "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", lab.user + "@" + Lab.VIP, "echo new-login-$(id -un)");
+                assertEquals("new-login-" + lab.user, fresh.strip());
+            }
         }
     }
 }

@@ -93,9 +93,11 @@ public final class ApplianceDaemon implements AutoCloseable {
             KexRecordRepository repository = SealedRecordStores.openRepository(r.databaseUrl(), r.databaseUser(),
                     r.databasePasswordFile(), Duration.ofSeconds(2));
             this.records = new SealedKexRecordSource(repository, opener, r.primaryId(), r.timeout(),
-                    Duration.ofMillis(20), 4);
+                    Duration.ofMillis(5), 4);
             SshSessionTracker.Limits limits = new SshSessionTracker.Limits(
-                    SshSessionTracker.Limits.DEFAULT.maxPrefixBytes(), SshSessionTracker.Limits.DEFAULT.maxPendingBytes(),
+                    // While a rekey's record is fetched, a bulk session's bytes wait for its keys: up to the same
+                    // per-connection budget as the TCP layer's buffers (1 MiB was overrun at a few hundred Mbit/s).
+                    SshSessionTracker.Limits.DEFAULT.maxPrefixBytes(), (int) Math.min(Integer.MAX_VALUE, config.maxBufferPerConnection()),
                     SshSessionTracker.Limits.DEFAULT.maxChannels(), SshSessionTracker.Limits.DEFAULT.maxRequestsPerChannel(),
                     config.shellHistoryLines());
             trackers = (key, updates) -> new SshSessionTracker(key, records, updates, limits)
