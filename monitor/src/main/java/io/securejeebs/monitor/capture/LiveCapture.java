@@ -139,6 +139,14 @@ public final class LiveCapture implements AutoCloseable {
     public void close() {
         running = false;
         try {
+            // In immediate mode libpcap's read timeout does not apply: with no traffic, pcap_next waits for
+            // ever, holding pcap4j's read lock, and handle.close() would wait behind it. pcap_breakloop
+            // wakes it (libpcap >= 1.10 polls an eventfd for this); the loop then sees running == false.
+            handle.breakLoop();
+        } catch (NotOpenException e) {
+            // already closed
+        }
+        try {
             if (!stopped.await(2, TimeUnit.SECONDS)) {
                 log.warn("capture thread did not stop within 2 s");
             }

@@ -28,6 +28,7 @@ public final class ConnectionTable implements ApplicationUpdates {
     private final Map<ConnectionKey, TcpConnection> connections = new HashMap<>();
     private long rejectedForCapacity;
     private long lastSweepMicros;
+    private boolean keepEnded;
 
     public ConnectionTable(WatchedServices watched, ApplicationTrackerFactory trackers,
                            long memoryLimitPerConnection, int maxConnections, FrameCounters counters) {
@@ -40,6 +41,15 @@ public final class ConnectionTable implements ApplicationUpdates {
 
     public WatchedServices watched() {
         return watched;
+    }
+
+    /**
+     * Never forgets closed or unrecoverable connections. For reading a capture file, which is reported
+     * whole: the linger runs on capture time, so a long file would otherwise lose its early connections
+     * and the reasons they ended.
+     */
+    public synchronized void keepEndedConnections() {
+        keepEnded = true;
     }
 
     public synchronized void onSegment(TcpSegment s) {
@@ -114,7 +124,7 @@ public final class ConnectionTable implements ApplicationUpdates {
 
     /** Forgets closed and unrecoverable connections that have been silent for a while. */
     private void sweep(long nowMicros) {
-        if (nowMicros - lastSweepMicros < 1_000_000L) {
+        if (keepEnded || nowMicros - lastSweepMicros < 1_000_000L) {
             return;
         }
         lastSweepMicros = nowMicros;

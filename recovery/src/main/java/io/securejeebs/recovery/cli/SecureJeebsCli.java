@@ -11,6 +11,7 @@ import io.securejeebs.monitor.tcp.WatchedServices;
 import io.securejeebs.recovery.ApplianceDaemon;
 import io.securejeebs.recovery.config.ApplianceConfig;
 import io.securejeebs.recovery.echo.LineEchoServer;
+import io.securejeebs.recovery.monitor.MonitorCommand;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
@@ -40,6 +41,14 @@ public final class SecureJeebsCli {
                                          create the appliance key pair (X25519) and the primary's
                                          export key pair (Ed25519), mode 0600, never overwriting
               keys fingerprint FILE      print a key file's fingerprint
+              monitor --pcap FILE [--server IP:PORT ...] [--json] RECORDS
+                                         track the SSH sessions of a capture file as the live
+                                         monitor does, with the KEX records from the database;
+                                         print each connection's state at the end of the file
+                                         (default: every server on port 22). RECORDS:
+                                         --records-db JDBC_URL --db-user U --db-password-file F
+                                         --appliance-key F --export-pub F --primary-id ID, or
+                                         --config APPLIANCE_CONF (its records.* settings)
               echo-server --listen IP:PORT
                                          run the line-echo service (the lab's protected application)
               capture-bench --interface IF --vip IP --port N --seconds S
@@ -72,6 +81,7 @@ public final class SecureJeebsCli {
                 case "status" -> StatusCommand.run(rest, out, err);
                 case "keys" -> KeysCommand.run(rest, out, err);
                 case "primary" -> PrimaryCommand.run(rest, out, err);
+                case "monitor" -> MonitorCommand.run(rest, out, err);
                 case "echo-server" -> {
                     try (LineEchoServer server = new LineEchoServer(socketAddress(option(rest, "--listen")))) {
                         server.serveForever();
