@@ -271,6 +271,8 @@ class MonitorOracleIT {
             assertEquals(s.path("model"), o.path("ssh"), client + ": the offline model is not the live one" + both);
             assertEquals(s.path("clientBytes").asLong(), o.path("clientBytes").asLong(), client + both);
             assertEquals(s.path("serverBytes").asLong(), o.path("serverBytes").asLong(), client + both);
+            System.out.println("offline: " + client + ": monitor --pcap gives the live model ("
+                    + s.path("clientBytes").asLong() + " B c->s, " + s.path("serverBytes").asLong() + " B s->c)");
         }
     }
 
