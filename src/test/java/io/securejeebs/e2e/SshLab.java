@@ -1,5 +1,11 @@
 package io.securejeebs.e2e;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.securejeebs.keyexport.primary.PrimaryConfig;
+import io.securejeebs.localsocket.LocalJsonClient;
+import io.securejeebs.recovery.config.ApplianceConfig;
+import io.securejeebs.recovery.status.ControlServer;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -10,6 +16,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * The whole SSH failover set-up in the lab: the private MariaDB, fresh appliance and export keys, a test
@@ -19,6 +26,7 @@ import java.util.List;
  */
 final class SshLab implements AutoCloseable {
     static final String PASSWORD = "Sj-lab-Pw-7731";
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     final Lab lab;
     final Path work;
@@ -27,6 +35,8 @@ final class SshLab implements AutoCloseable {
     final Path state;
     final Path applianceLog;
     final Path primaryLog;
+    final Path primaryConf;
+    final Path applianceConf;
     Process primary;
     Process appliance;
     private final List<Process> clients = new ArrayList<>();
@@ -39,6 +49,8 @@ final class SshLab implements AutoCloseable {
         this.state = work.resolve("state");
         this.applianceLog = work.resolve("appliance.log");
         this.primaryLog = work.resolve("primary.log");
+        this.primaryConf = work.resolve("primary.conf");
+        this.applianceConf = work.resolve("appliance.conf");
     }
 
     /** @param extraPrimaryConfig more lines for primary.conf (e.g. a KEX list) */
@@ -58,7 +70,7 @@ final class SshLab implements AutoCloseable {
             lab.exec(Duration.ofSeconds(60), Lab.NO_NETNS, launcher, "keys", "init", "--dir", work.resolve("keys").toString());
             Path primaryPassword = secret(work.resolve("db-primary-password"), db.primaryPassword());
             Path appliancePassword = secret(work.resolve("db-appliance-password"), db.appliancePassword());
-            Path primaryConf = work.resolve("primary.conf");
+            Path primaryConf = s.primaryConf;
             Files.writeString(primaryConf, """
                     listen = 0.0.0.0:22
                     primary.id = lab-primary
@@ -75,7 +87,7 @@ final class SshLab implements AutoCloseable {
                     export.signing-key = %1$s/keys/export.key
                     %4$s
                     """.formatted(work, db.jdbcUrl(), primaryPassword, extraPrimaryConfig));
-            Path applianceConf = work.resolve("appliance.conf");
+            Path applianceConf = s.applianceConf;
             Files.writeString(applianceConf, """
                     capture.interface = eth0
                     service.vip = %s/24
@@ -146,6 +158,47 @@ final class SshLab implements AutoCloseable {
         shell.type("export PS1='$ '; echo sj-ready-" + name + "\n");
         shell.awaitOutput("sj-ready-" + name, 2, Duration.ofSeconds(30));
         return shell;
+    }
+
+    /**
+     * A primary.conf line for the TEST-ONLY state probe, which {@link #probe()} reads: {@code <work>/probe/probe.sock}
+     * (the primary creates the directory, mode 0700, as a private socket needs).
+     */
+    static String probeConfig(Path work) {
+        return "probe.socket = " + work.resolve("probe/probe.sock");
+    }
+
+    /** {@code program} (ssh, sftp) with this lab's key login and no host-key prompts, then {@code options}. */
+    List<String> client(String program, String... options) {
+        List<String> cmd = new ArrayList<>(List.of(program, "-F", "/dev/null", "-i", clientKey.toString(),
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey", "-o", "ServerAliveInterval=0"));
+        cmd.addAll(List.of(options));
+        return cmd;
+    }
+
+    /** The destination argument of a client: {@code user@VIP}. */
+    String destination() {
+        return user + "@" + Lab.VIP;
+    }
+
+    /** A client process started elsewhere, destroyed first on close. */
+    Process track(Process client) {
+        clients.add(client);
+        return client;
+    }
+
+    /** What the primary's state probe says now: every live session ({@code probe.socket} of primary.conf). */
+    JsonNode probe() throws Exception {
+        Path socket = Objects.requireNonNull(PrimaryConfig.load(primaryConf).probeSocket(),
+                "primary.conf has no probe.socket (start with SshLab.probeConfig)");
+        return JSON.readTree(LocalJsonClient.exchange(socket, null, Duration.ofSeconds(30)));
+    }
+
+    /** What {@code securejeebs status --json} says now, asked on the appliance's {@code control.socket}. */
+    JsonNode status() throws Exception {
+        Path socket = ApplianceConfig.load(applianceConf).controlSocket();
+        return JSON.readTree(LocalJsonClient.exchange(socket, ControlServer.STATUS, Duration.ofSeconds(10)));
     }
 
     /** Cuts the primary's network, then SIGKILLs it (scripts/lab crash-primary). Returns System.nanoTime(). */
