@@ -13,6 +13,7 @@ import io.securejeebs.monitor.ssh.SealedKexRecordSource;
 import io.securejeebs.monitor.ssh.SshSessionTracker;
 import io.securejeebs.recovery.failover.HostCommand;
 import io.securejeebs.recovery.server.RecoveryServer;
+import io.securejeebs.recovery.ssh.RecoveryWarmUp;
 import io.securejeebs.recovery.ssh.SshTakeover;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -112,6 +113,7 @@ public final class ApplianceDaemon implements AutoCloseable {
                     new InetSocketAddress(config.vip().address(), config.servicePorts().get(0)),
                     new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), RecoveryPreamble.newKey()));
             takeover = new SshTakeover(recoveryServer, Duration.ofSeconds(10), config.shellHistoryLines() > 0);
+            RecoveryWarmUp.startInBackground(primary);
             hooks = new FailoverSequence.Hooks() {
                 @Override
                 public String fence() throws IOException {
