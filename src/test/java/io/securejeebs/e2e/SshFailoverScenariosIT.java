@@ -120,6 +120,35 @@ class SshFailoverScenariosIT {
     }
 
     @Test
+    void aRestartedApplianceResumesTheSessionsThatWereIdleWhileItWasDown() throws Exception {
+        assumeTrue(Lab.canRun(), Lab::whyNot);
+        assumeTrue(selected("restart"));
+        String tag = HexFormat.of().toHexDigits((int) (System.nanoTime() & 0xffffff));
+        try (SshLab lab = SshLab.start(work, "")) {
+            SshLab.Shell idle = lab.openShell(1, "idle", null);
+            idle.type("echo before-" + tag + "\n");
+            idle.awaitOutput("before-" + tag, 2, Duration.ofSeconds(30));
+            Thread.sleep(300);
+            // The appliance restarts (an upgrade, say) while the session is idle: it picks the session up
+            // from its checkpoint in MariaDB, without having seen its handshake.
+            lab.restartAppliance();
+            idle.type("echo during-" + tag + "\n"); // traffic after the restart: the monitor follows it again
+            idle.awaitOutput("during-" + tag, 2, Duration.ofSeconds(30));
+            Thread.sleep(300);
+            lab.crashPrimary();
+            idle.type("echo after-" + tag + "\n");
+            try {
+                idle.awaitOutput("after-" + tag, 2, Duration.ofSeconds(30));
+            } catch (AssertionError e) {
+                throw new AssertionError(e.getMessage() + "\nappliance log:\n" + LogFiles.tail(lab.applianceLog), e);
+            }
+            JsonNode report = report(lab);
+            assertEquals(1, report.get("recovered").asInt(), report.toPrettyString());
+            noClientErrors(idle.output());
+        }
+    }
+
+    @Test
     void noTakeoverWhileTheVipStillAnswers() throws Exception {
         assumeTrue(Lab.canRun(), Lab::whyNot);
         assumeTrue(selected("split-brain"));

@@ -33,7 +33,9 @@ final class SshLab implements AutoCloseable {
     final String user;
     final Path clientKey;
     final Path state;
-    final Path applianceLog;
+    /** The running appliance's log (a restart starts a new one). */
+    Path applianceLog;
+    private int applianceRuns = 1;
     final Path primaryLog;
     final Path primaryConf;
     final Path applianceConf;
@@ -199,6 +201,20 @@ final class SshLab implements AutoCloseable {
     JsonNode status() throws Exception {
         Path socket = ApplianceConfig.load(applianceConf).controlSocket();
         return JSON.readTree(LocalJsonClient.exchange(socket, ControlServer.STATUS, Duration.ofSeconds(10)));
+    }
+
+    /**
+     * Stops the appliance daemon (SIGTERM, as systemd does) and starts it again with the same config, state
+     * dir and database; returns once its heartbeat has seen the primary again.
+     */
+    void restartAppliance() throws Exception {
+        appliance.destroy();
+        if (!appliance.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)) {
+            throw new AssertionError("the appliance did not stop on SIGTERM:\n" + LogFiles.tail(applianceLog));
+        }
+        applianceLog = work.resolve("appliance-" + (++applianceRuns) + ".log");
+        appliance = lab.spawn(Lab.APPLIANCE, applianceLog, Lab.launcher(), "run", "--config", applianceConf.toString());
+        LogFiles.awaitLine(applianceLog, l -> l.contains("is alive"), Duration.ofSeconds(60), appliance);
     }
 
     /** Cuts the primary's network, then SIGKILLs it (scripts/lab crash-primary). Returns System.nanoTime(). */
