@@ -213,9 +213,14 @@ public final class CheckpointWriter implements AutoCloseable {
             failedBatches++;
             lastError = e.getMessage();
             long now = System.nanoTime();
-            if (!databaseDown || now - lastFailureLogNanos >= FAILURE_LOG_NANOS) {
-                log.warn("checkpoints not written ({} more failure(s) since the last report; retrying every {} ms, "
-                                + "tracking goes on): {}", failuresSinceLog, intervalNanos / 1_000_000, e.getMessage());
+            if (!databaseDown) {
+                log.warn("checkpoints not written (tracking goes on; retried every {} ms, reported once a minute): {}",
+                        intervalNanos / 1_000_000, e.getMessage());
+                lastFailureLogNanos = now;
+                failuresSinceLog = 0;
+            } else if (now - lastFailureLogNanos >= FAILURE_LOG_NANOS) {
+                log.warn("checkpoints still not written ({} more failure(s) in the last minute): {}", failuresSinceLog + 1,
+                        e.getMessage());
                 lastFailureLogNanos = now;
                 failuresSinceLog = 0;
             } else {
@@ -225,7 +230,7 @@ public final class CheckpointWriter implements AutoCloseable {
             return false;
         }
         if (databaseDown) {
-            log.info("checkpoints written again");
+            log.info("checkpoints written again, after {} failed attempt(s) since the last report", failuresSinceLog);
             databaseDown = false;
             failuresSinceLog = 0;
         }
@@ -255,8 +260,8 @@ public final class CheckpointWriter implements AutoCloseable {
             return;
         }
         table.queueChangedCheckpoints();
-        if (drain()) {
-            log.info("checkpoints written on the way out ({} in all)", written);
-        }
+        boolean ok = drain();
+        log.info("checkpoint writer stopped: {} row change(s) written in all{}", written,
+                ok ? "" : "; the last changes could not be written");
     }
 }

@@ -18,6 +18,7 @@ public final class TcpFlow {
     /** One captured frame and its capture time. */
     public record Frame(byte[] bytes, long micros, boolean fromClient, int payloadLength) {}
 
+    private final int clientPort;
     private final int clientIsn;
     private final int serverIsn;
     private final Random segmentSizes;
@@ -33,6 +34,11 @@ public final class TcpFlow {
      * @param segmentSizes random segment sizes (1 to {@code mss}) when not null, else full-sized segments
      */
     public TcpFlow(int clientIsn, int serverIsn, long startMicros, int mss, Random segmentSizes) {
+        this(Frames.CLIENT_PORT, clientIsn, serverIsn, startMicros, mss, segmentSizes);
+    }
+
+    public TcpFlow(int clientPort, int clientIsn, int serverIsn, long startMicros, int mss, Random segmentSizes) {
+        this.clientPort = clientPort;
         this.clientIsn = clientIsn;
         this.serverIsn = serverIsn;
         this.micros = startMicros;
@@ -40,6 +46,23 @@ public final class TcpFlow {
         this.segmentSizes = segmentSizes;
         this.clientNext = clientIsn + 1;
         this.serverNext = serverIsn + 1;
+    }
+
+    /** This flow's connection. */
+    public ConnectionKey key() {
+        return new ConnectionKey(new Endpoint(Frames.CLIENT, clientPort), KEY.server());
+    }
+
+    private Frames fromClient() {
+        Frames f = Frames.fromClient();
+        f.srcPort = clientPort;
+        return f;
+    }
+
+    private Frames fromServer() {
+        Frames f = Frames.fromServer();
+        f.dstPort = clientPort;
+        return f;
     }
 
     public static WatchedServices watched() {
@@ -62,11 +85,11 @@ public final class TcpFlow {
     }
 
     public TcpFlow handshake() {
-        add(true, Frames.fromClient().seq(clientIsn).flags(TcpSegment.SYN).window(64240).mss(1460).sack()
+        add(true, fromClient().seq(clientIsn).flags(TcpSegment.SYN).window(64240).mss(1460).sack()
                 .ts(clientTs, 0).wscale(7), 0);
-        add(false, Frames.fromServer().seq(serverIsn).ack(clientIsn + 1).flags(TcpSegment.SYN | TcpSegment.ACK)
+        add(false, fromServer().seq(serverIsn).ack(clientIsn + 1).flags(TcpSegment.SYN | TcpSegment.ACK)
                 .window(65160).mss(1460).sack().ts(serverTs, clientTs).wscale(9), 0);
-        add(true, Frames.fromClient().seq(clientNext).ack(serverNext).window(502).ts(++clientTs, serverTs), 0);
+        add(true, fromClient().seq(clientNext).ack(serverNext).window(502).ts(++clientTs, serverTs), 0);
         return this;
     }
 
@@ -77,20 +100,20 @@ public final class TcpFlow {
             int n = Math.min(end - off, segmentSizes == null ? mss : 1 + segmentSizes.nextInt(mss));
             byte[] payload = java.util.Arrays.copyOfRange(data, off, off + n);
             if (fromClient) {
-                add(true, Frames.fromClient().seq(clientNext).ack(serverNext).flags(TcpSegment.ACK | TcpSegment.PSH)
+                add(true, fromClient().seq(clientNext).ack(serverNext).flags(TcpSegment.ACK | TcpSegment.PSH)
                         .window(502).ts(++clientTs, serverTs).payload(payload), n);
                 clientNext += n;
             } else {
-                add(false, Frames.fromServer().seq(serverNext).ack(clientNext).flags(TcpSegment.ACK | TcpSegment.PSH)
+                add(false, fromServer().seq(serverNext).ack(clientNext).flags(TcpSegment.ACK | TcpSegment.PSH)
                         .window(128).ts(++serverTs, clientTs).payload(payload), n);
                 serverNext += n;
             }
             off += n;
         }
         if (fromClient) {
-            add(false, Frames.fromServer().seq(serverNext).ack(clientNext).window(128).ts(++serverTs, clientTs), 0);
+            add(false, fromServer().seq(serverNext).ack(clientNext).window(128).ts(++serverTs, clientTs), 0);
         } else {
-            add(true, Frames.fromClient().seq(clientNext).ack(serverNext).window(502).ts(++clientTs, serverTs), 0);
+            add(true, fromClient().seq(clientNext).ack(serverNext).window(502).ts(++clientTs, serverTs), 0);
         }
         return this;
     }
