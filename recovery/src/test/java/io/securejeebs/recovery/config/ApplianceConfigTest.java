@@ -12,6 +12,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class ApplianceConfigTest {
+    /** Nine lines: a setting appended to it is on line 10. */
     private static final String MINIMAL = """
             capture.interface = eth0
             service.vip = 10.213.0.100/24
@@ -58,9 +59,9 @@ class ApplianceConfigTest {
                 ApplianceConfig.from(ConfigFile.parse("c.conf", MINIMAL + "control.socket = /run/sj/ctl.sock\n"))
                         .controlSocket());
         ConfigException e = bad(MINIMAL + "control.socket = ctl.sock\n");
-        assertEquals("bad.conf:4: 'control.socket': 'ctl.sock' must be an absolute path", e.getMessage());
+        assertEquals("bad.conf:10: 'control.socket': 'ctl.sock' must be an absolute path", e.getMessage());
         e = bad(MINIMAL + "state.dir = /" + "d".repeat(100) + "\n");
-        assertTrue(e.getMessage().startsWith("bad.conf:4: 'state.dir': '/ddd"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("bad.conf:10: 'state.dir': '/ddd"), e.getMessage());
         assertTrue(e.getMessage().contains("at most 107"), e.getMessage());
     }
 
@@ -71,26 +72,26 @@ class ApplianceConfigTest {
     @Test
     void aBadLineStopsStartUpWithFileLineAndReason() {
         ConfigException e = bad(MINIMAL + "heartbeat.misses = three\n");
-        assertEquals("bad.conf:4: 'heartbeat.misses': 'three' is not a whole number", e.getMessage());
+        assertEquals("bad.conf:10: 'heartbeat.misses': 'three' is not a whole number", e.getMessage());
 
         e = bad(MINIMAL + "# fine\nservice.protocol = smtp\n");
-        assertEquals(5, e.line());
+        assertEquals(11, e.line());
         assertTrue(e.reason().contains("'smtp' is not one of"), e.getMessage());
 
         e = bad(MINIMAL + "heartbeat.interval = 5ms\n");
-        assertTrue(e.getMessage().startsWith("bad.conf:4: 'heartbeat.interval': must be between 10 ms"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("bad.conf:10: 'heartbeat.interval': must be between 10 ms"), e.getMessage());
 
         e = bad(MINIMAL + "capture.snaplen = 96\n");
-        assertEquals(4, e.line());
+        assertEquals(10, e.line());
 
         e = bad(MINIMAL + "state.dir = relative/dir\n");
         assertTrue(e.getMessage().contains("absolute path"), e.getMessage());
 
         e = bad(MINIMAL + "failover.guard-table = Bad Name\n");
-        assertEquals(4, e.line());
+        assertEquals(10, e.line());
 
         e = bad(MINIMAL + "hearbeat.misses = 3\n");
-        assertEquals("bad.conf:4: unknown setting 'hearbeat.misses' (did you mean 'heartbeat.misses'?)", e.getMessage());
+        assertEquals("bad.conf:10: unknown setting 'hearbeat.misses' (did you mean 'heartbeat.misses'?)", e.getMessage());
 
         e = bad("capture.interface = eth0\nservice.vip = 10.213.0.100/24\nprimary.heartbeat = 10.213.0.100:22\n");
         assertEquals(3, e.line());

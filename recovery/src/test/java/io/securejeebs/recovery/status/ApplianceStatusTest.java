@@ -33,6 +33,7 @@ class ApplianceStatusTest {
                 capture.interface = eth0
                 service.vip = 10.213.0.100/24
                 service.ports = 7000
+                service.protocol = line-echo
                 primary.heartbeat = 10.213.0.2:7000
                 state.dir = /var/lib/sj-test
                 """));
