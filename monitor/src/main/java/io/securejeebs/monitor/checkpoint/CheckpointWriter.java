@@ -51,6 +51,7 @@ public final class CheckpointWriter implements AutoCloseable {
     private long flushRequested;
     private long flushDone;
     private boolean lastRoundWritten = true;
+    private boolean closed;
     // writer thread (and close(), after the thread ended)
     private boolean databaseDown;
     private long lastFailureLogNanos;
@@ -245,6 +246,10 @@ public final class CheckpointWriter implements AutoCloseable {
     @Override
     public void close() {
         synchronized (lock) {
+            if (closed) {
+                return;
+            }
+            closed = true;
             running = false;
             lock.notifyAll();
         }
