@@ -236,7 +236,7 @@ public final class ConnectionTable implements ApplicationUpdates {
             }
             case UNRECOVERABLE -> {
                 c.checkpointedChanges = changes;
-                return c.checkpointStored ? CheckpointWork.unrecoverable(c.key(), c.unrecoverableReason()) : null;
+                return markUnrecoverable(c, c.unrecoverableReason());
             }
             default -> { }
         }
@@ -244,18 +244,28 @@ public final class ConnectionTable implements ApplicationUpdates {
             ConnectionCheckpoint cp = c.checkpoint();
             c.checkpointedChanges = changes;
             c.checkpointStored = true;
+            c.checkpointReasonStored = false;
             return CheckpointWork.save(cp);
         } catch (CheckpointUnavailableException e) {
             if (!e.lasting()) {
                 return null; // still changed: the next round tries again
             }
             c.checkpointedChanges = changes;
-            return c.checkpointStored ? CheckpointWork.unrecoverable(c.key(), e.getMessage()) : null;
+            return markUnrecoverable(c, e.getMessage());
         } catch (RuntimeException e) { // a bug must not stop the writer; the connection is left as it is
             log.error("{}: taking its checkpoint failed", c.key(), e);
             c.checkpointedChanges = changes;
             return null;
         }
+    }
+
+    /** A stored checkpoint is replaced by the reason, once: later segments of the connection change nothing. */
+    private static CheckpointWork markUnrecoverable(TcpConnection c, String reason) {
+        if (!c.checkpointStored || c.checkpointReasonStored) {
+            return null;
+        }
+        c.checkpointReasonStored = true;
+        return CheckpointWork.unrecoverable(c.key(), reason);
     }
 
     /** Work taken by {@link #takeCheckpoints} could not be written: those connections ask again. */
@@ -265,6 +275,7 @@ public final class ConnectionTable implements ApplicationUpdates {
             if (c != null) {
                 c.checkpointedChanges = c.changes - 1;
                 c.checkpointStored = true; // it may have been written after all: a later state replaces it
+                c.checkpointReasonStored = false;
             }
             checkpointSoon.add(key);
         }

@@ -55,6 +55,8 @@ public final class TcpConnection {
     long checkpointedChanges;
     /** Whether the database may hold a checkpoint row of this 4-tuple (a later state must replace or delete it). */
     boolean checkpointStored;
+    /** Whether that row already says why the connection can no longer be resumed (it is not written again). */
+    boolean checkpointReasonStored;
 
     /** Options of a SYN, copied out of the reused {@link TcpSegment}. */
     private record TcpSegmentOptions(int mss, int windowScale, boolean sackPermitted, boolean timestamps) {

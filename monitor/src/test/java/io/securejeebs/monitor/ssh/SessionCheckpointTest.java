@@ -168,6 +168,14 @@ class SessionCheckpointTest {
             assertEquals(TcpConnection.State.UNRECOVERABLE, resumed.table().state(TcpFlow.KEY));
             assertTrue(s.unrecoverableReason().startsWith("traffic while the appliance was down ("
                     + (lost.fromClient() ? "c->s" : "s->c") + " expected seq "), s.unrecoverableReason());
+            // The stored checkpoint is replaced by the reason, once; later segments change nothing more.
+            resumed.table().queueChangedCheckpoints();
+            List<CheckpointWork> work = resumed.table().takeCheckpoints(10);
+            assertEquals(1, work.size());
+            assertEquals(s.unrecoverableReason(), work.get(0).unrecoverableReason());
+            resumed.feed(frames.get(frames.size() - 1)); // a retransmission
+            resumed.table().queueChangedCheckpoints();
+            assertEquals(List.of(), resumed.table().takeCheckpoints(10));
             if (lost.fromClient()) {
                 missedClient++;
             } else {
