@@ -7,8 +7,12 @@ import io.securejeebs.keyexport.keys.KeyFiles;
 import io.securejeebs.keyexport.primary.PrimaryConfig;
 import io.securejeebs.keyexport.seal.RecordOpener;
 import io.securejeebs.keyexport.store.KexRecordRepository;
+import io.securejeebs.keyexport.store.RecordStoreException;
 import io.securejeebs.keyexport.store.SealedRecordStores;
+import io.securejeebs.keyexport.store.SessionCheckpointRepository;
 import io.securejeebs.monitor.app.ApplicationTrackerFactory;
+import io.securejeebs.monitor.checkpoint.CheckpointLoader;
+import io.securejeebs.monitor.checkpoint.CheckpointWriter;
 import io.securejeebs.monitor.ssh.SealedKexRecordSource;
 import io.securejeebs.monitor.ssh.SshSessionTracker;
 import io.securejeebs.recovery.failover.HostCommand;
@@ -50,6 +54,10 @@ import org.slf4j.LoggerFactory;
  * The appliance: captures and tracks the primary's connections, heartbeats the primary, and on its death
  * runs the failover sequence once. {@code securejeebs run --config FILE} runs it until SIGTERM. It answers
  * {@code securejeebs status} on its control socket ({@link ControlServer}).
+ *
+ * <p>SSH: the tracked connections are checkpointed to the records database ({@link CheckpointWriter}); at
+ * start, before capture, the checkpoints of the previous run are loaded ({@link CheckpointLoader}), so that
+ * sessions that stayed idle while the appliance was down are followed on (and recoverable) again.
  */
 public final class ApplianceDaemon implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ApplianceDaemon.class);
@@ -63,6 +71,8 @@ public final class ApplianceDaemon implements AutoCloseable {
     private final AtomicBoolean failoverStarted = new AtomicBoolean();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final SealedKexRecordSource records;
+    private final SessionCheckpointRepository checkpoints;
+    private volatile CheckpointWriter checkpointWriter;
     private final RecoveryServer recoveryServer;
     private volatile LiveCapture capture;
     private final Heartbeat heartbeat;
@@ -95,14 +105,15 @@ public final class ApplianceDaemon implements AutoCloseable {
                     r.databasePasswordFile(), Duration.ofSeconds(2));
             this.records = new SealedKexRecordSource(repository, opener, r.primaryId(), r.timeout(),
                     Duration.ofMillis(5), 4);
+            this.checkpoints = SealedRecordStores.openCheckpoints(r.databaseUrl(), r.databaseUser(),
+                    r.databasePasswordFile(), Duration.ofSeconds(2));
             SshSessionTracker.Limits limits = new SshSessionTracker.Limits(
                     // While a rekey's record is fetched, a bulk session's bytes wait for its keys: up to the same
                     // per-connection budget as the TCP layer's buffers (1 MiB was overrun at a few hundred Mbit/s).
                     SshSessionTracker.Limits.DEFAULT.maxPrefixBytes(), (int) Math.min(Integer.MAX_VALUE, config.maxBufferPerConnection()),
                     SshSessionTracker.Limits.DEFAULT.maxChannels(), SshSessionTracker.Limits.DEFAULT.maxRequestsPerChannel(),
                     config.shellHistoryLines());
-            trackers = (key, updates) -> new SshSessionTracker(key, records, updates, limits)
-                    .processClientBytesWhenAcknowledged();
+            trackers = SshSessionTracker.factory(records, limits, true);
             PrimaryConfig primary;
             try {
                 primary = PrimaryConfig.load(config.recoveryPrimaryConfig());
@@ -134,6 +145,7 @@ public final class ApplianceDaemon implements AutoCloseable {
             };
         } else {
             this.records = null;
+            this.checkpoints = null;
             this.recoveryServer = null;
             trackers = (key, updates) -> new LineEchoTracker();
             takeover = new LineEchoTakeover();
@@ -171,6 +183,16 @@ public final class ApplianceDaemon implements AutoCloseable {
         // Everything a failover needs is made ready now, so the failover path only updates it.
         guard.prepare();
         vip.prepare();
+        if (checkpoints != null) {
+            try {
+                CheckpointLoader.load(checkpoints, table, config.checkpointRetention());
+            } catch (RecordStoreException e) {
+                log.warn("the checkpoints of the previous run were not loaded (no session is resumed): {}",
+                        e.getMessage());
+            }
+            checkpointWriter = new CheckpointWriter(table, checkpoints, config.checkpointInterval(),
+                    CheckpointWriter.DEFAULT_COALESCE).start();
+        }
         capture = LiveCapture.start(config.capture(), table, counters);
         heartbeat.start();
         control = ControlServer.start(config.controlSocket(),
@@ -189,6 +211,10 @@ public final class ApplianceDaemon implements AutoCloseable {
             lastFailover = failover.run(evidence, lastAliveMillis);
             // This host now serves the connections; the primary's traffic is gone, so stop sniffing.
             capture.close();
+            CheckpointWriter w = checkpointWriter;
+            if (w != null) {
+                w.close(); // nothing is followed any more: the checkpoints stay as they were at the failover
+            }
         }, "sj-failover");
         t.start();
     }
@@ -230,6 +256,13 @@ public final class ApplianceDaemon implements AutoCloseable {
         }
         guard.close();
         vip.close();
+        CheckpointWriter w = checkpointWriter;
+        if (w != null) {
+            w.close(); // writes what changed since the last round, so a restart resumes from the latest state
+        }
+        if (checkpoints != null) {
+            checkpoints.close();
+        }
         if (records != null) {
             records.close();
         }

@@ -50,6 +50,7 @@ class ApplianceDaemonStatusTest {
                 capture.interface = eth0
                 service.vip = 10.213.0.100/24
                 service.ports = 7000
+                service.protocol = line-echo
                 primary.heartbeat = 10.213.0.2:7000
                 service.protocol = line-echo
                 state.dir = %s

@@ -37,6 +37,12 @@ public final class SealedRecordStores {
         return new KexRecordRepository(DatabaseSettings.of(url, user, readPassword(passwordFile), timeout));
     }
 
+    /** The appliance's checkpoint table, as the same account and with the same password file as its record reads. */
+    public static SessionCheckpointRepository openCheckpoints(String url, String user, Path passwordFile, Duration timeout)
+            throws IOException {
+        return new SessionCheckpointRepository(new DatabaseSettings(url, user, readPassword(passwordFile), timeout, 1));
+    }
+
     /**
      * A database password file: the password alone, in a file only its owner reads.
      *

@@ -35,4 +35,23 @@ public interface ApplicationTracker {
     default String unrecoverableReason() {
         return null;
     }
+
+    /**
+     * The state to checkpoint now, at the last whole message of each direction plus the bytes after it.
+     * Called under the connection table's lock; the result must share nothing mutable with the tracker.
+     *
+     * @throws CheckpointUnavailableException when the state cannot be checkpointed now, or ever
+     */
+    default ApplicationCheckpoint checkpoint() throws CheckpointUnavailableException {
+        throw new CheckpointUnavailableException(protocol() + " connections are not checkpointed", true);
+    }
+
+    /**
+     * Whether a state-setting message (a login, a channel opened, closed or asked something, a key exchange's
+     * record applied) came since the last call: the connection's checkpoint should then be written soon.
+     * The request is cleared by the call.
+     */
+    default boolean takeCheckpointRequest() {
+        return false;
+    }
 }

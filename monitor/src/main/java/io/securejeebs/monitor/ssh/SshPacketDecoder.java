@@ -40,6 +40,13 @@ public final class SshPacketDecoder {
     private final int tagSize;
     private final int macSize;
     private final byte[] macResult;
+    /**
+     * Where the length is decrypted before the packet is whole (the first block without ETM or AEAD; the
+     * length field for AEAD: MINA's chacha20-poly1305 decrypts its AAD in place): here, not in the buffer, so
+     * that the buffer holds the captured ciphertext until the packet is whole, and a partial packet's bytes
+     * can be handed out as such. Null with ETM, whose length is plaintext.
+     */
+    private final byte[] head;
     private final String cipherName;
     private long sequence;
     private long packets;
@@ -76,6 +83,7 @@ public final class SshPacketDecoder {
             etm = mac != null && mac.isEncryptThenMac();
             macSize = mac == null ? 0 : mac.getBlockSize();
             macResult = new byte[macSize];
+            head = aead ? new byte[4] : etm ? null : new byte[blockSize];
         } catch (Exception e) {
             throw new PacketDecodingException("cannot set up " + keys + ": " + e.getMessage(), e);
         }
@@ -114,11 +122,13 @@ public final class SshPacketDecoder {
                         break;
                     }
                     if (aead) {
-                        cipher.updateAAD(buffer, start, 4); // the length is additional data (GCM) or encrypted with K_1 (chacha)
+                        System.arraycopy(buffer, start, head, 0, 4);
+                        cipher.updateAAD(head, 0, 4); // the length is additional data (GCM) or encrypted with K_1 (chacha)
                     } else if (!etm) {
-                        cipher.update(buffer, start, blockSize); // decrypt the first block to learn the length
+                        System.arraycopy(buffer, start, head, 0, blockSize);
+                        cipher.update(head, 0, blockSize); // decrypt the first block to learn the length
                     }
-                    packetLength = readInt(buffer, start);
+                    packetLength = readInt(head == null ? buffer : head, head == null ? start : 0);
                     checkLength();
                 }
                 int total = 4 + packetLength + macSize + tagSize;
@@ -131,6 +141,7 @@ public final class SshPacketDecoder {
                     verifyMac(start, 4 + packetLength);
                     cipher.update(buffer, start + 4, packetLength);
                 } else {
+                    System.arraycopy(head, 0, buffer, start, blockSize);
                     cipher.update(buffer, start + blockSize, 4 + packetLength - blockSize);
                     verifyMac(start, 4 + packetLength);
                 }
@@ -169,7 +180,10 @@ public final class SshPacketDecoder {
         return rest;
     }
 
-    /** The ciphertext of the incomplete packet held back now (empty when the decoder stands between packets). */
+    /**
+     * The ciphertext of the incomplete packet held back now (empty when the decoder stands between packets),
+     * exactly as captured: a fresh decoder at {@link #position()} fed these bytes stands where this one does.
+     */
     public byte[] bufferedCopy() {
         return Arrays.copyOf(buffer, buffered);
     }

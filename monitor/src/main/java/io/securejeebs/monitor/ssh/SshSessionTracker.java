@@ -5,8 +5,11 @@ import io.securejeebs.keyexport.kex.CipherPosition;
 import io.securejeebs.keyexport.kex.KexRecordException;
 import io.securejeebs.keyexport.kex.NegotiatedAlgorithms;
 import io.securejeebs.keyexport.kex.SessionKeys;
+import io.securejeebs.monitor.app.ApplicationCheckpoint;
 import io.securejeebs.monitor.app.ApplicationTracker;
+import io.securejeebs.monitor.app.ApplicationTrackerFactory;
 import io.securejeebs.monitor.app.ApplicationUpdates;
+import io.securejeebs.monitor.app.CheckpointUnavailableException;
 import io.securejeebs.monitor.tcp.ConnectionKey;
 import io.securejeebs.monitor.tcp.StreamSink;
 import io.securejeebs.monitor.tcp.TrackingException;
@@ -18,8 +21,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.TreeMap;
 import org.apache.sshd.common.SshConstants;
 import org.apache.sshd.common.util.buffer.Buffer;
@@ -36,6 +41,10 @@ import org.apache.sshd.common.util.buffer.ByteArrayBuffer;
  * <p>Anything that cannot be followed exactly (a bad MAC, garbage, a record that does not match the wire
  * or never comes) is a {@link TrackingException}: the TCP layer marks this one connection unrecoverable
  * with the reason, and the monitor goes on.
+ *
+ * <p>Checkpoints ({@link #checkpoint()}, {@link SshCheckpoint}): the state after the last whole packet of
+ * each direction, without keys; {@link #resume} rebuilds a tracker from one, fetching the records of the key
+ * exchanges in force again, and its decoders continue at the recorded positions.
  *
  * <p>Not thread-safe: the capture thread calls it under the connection table's lock, and records arrive
  * through {@link ApplicationUpdates}, under the same lock.
@@ -84,6 +93,10 @@ public final class SshSessionTracker implements ApplicationTracker {
     private long unackedStart;
     private final List<ApplicationUpdates.ApplicationUpdate> inlineDeliveries = new ArrayList<>(0);
     private boolean disconnected;
+    /** A state-setting message came since {@link #takeCheckpointRequest()} last asked. */
+    private boolean checkpointWanted;
+    /** Resumed from a checkpoint and record #0 not yet back: SHA-256 of the session id it must have. */
+    private byte[] resumeSessionIdDigest;
     /**
      * While a direction waits for its keys, the bytes of both directions wait here, in the order they came,
      * and are followed in that order once the keys are in: a client request must not be taken before the
@@ -219,6 +232,10 @@ public final class SshSessionTracker implements ApplicationTracker {
         if (disconnected) {
             return "the session sent SSH_MSG_DISCONNECT";
         }
+        if (c2s.resumeAt != null || s2c.resumeAt != null) {
+            return "resuming from a checkpoint: waiting for KEX record #"
+                    + (firstKex == null ? 0 : Math.max(c2s.waitingFor, s2c.waitingFor));
+        }
         if (c2s.phase != Phase.ENCRYPTED || s2c.phase != Phase.ENCRYPTED) {
             return c2s.keyEpoch < 0 || s2c.keyEpoch < 0 ? "the initial key exchange has not completed"
                     : "a key exchange is in progress (waiting for KEX record #" + Math.max(c2s.waitingFor, s2c.waitingFor) + ")";
@@ -233,6 +250,209 @@ public final class SshSessionTracker implements ApplicationTracker {
             return "the replay prefix could not be delimited";
         }
         return null;
+    }
+
+    @Override
+    public boolean takeCheckpointRequest() {
+        boolean wanted = checkpointWanted;
+        checkpointWanted = false;
+        return wanted;
+    }
+
+    /**
+     * The state after the last whole packet of each direction, and the bytes after it (see
+     * {@link SshCheckpoint}): only between key exchanges, with both directions decrypted.
+     */
+    @Override
+    public SshCheckpoint checkpoint() throws CheckpointUnavailableException {
+        if (disconnected) {
+            throw new CheckpointUnavailableException("the session sent SSH_MSG_DISCONNECT", true);
+        }
+        if (c2s.phase != Phase.ENCRYPTED || s2c.phase != Phase.ENCRYPTED || firstKex == null) {
+            throw new CheckpointUnavailableException(c2s.resumeAt != null || s2c.resumeAt != null
+                    ? "resuming: the KEX records are not back yet" : c2s.keyEpoch < 0 || s2c.keyEpoch < 0
+                    ? "the initial key exchange has not completed" : "a key exchange is in progress", false);
+        }
+        if (!held.isEmpty() || !wireKex.isEmpty() || !uncheckedRecords.isEmpty()) {
+            throw new CheckpointUnavailableException("a key exchange is in progress", false);
+        }
+        byte[] buffered = c2s.decoder.bufferedCopy();
+        byte[] c2sTail = Arrays.copyOf(buffered, buffered.length + unackedLength);
+        if (unackedLength > 0) {
+            System.arraycopy(unacked, 0, c2sTail, buffered.length, unackedLength);
+        }
+        List<ChannelModel> channels = new ArrayList<>(byServerId.size() + pendingOpens.size());
+        for (Channel ch : byServerId.values()) {
+            channels.add(checkpointModel(ch));
+        }
+        for (Channel ch : pendingOpens.values()) {
+            channels.add(checkpointModel(ch));
+        }
+        // A complete prefix is never written again: it is shared, not copied.
+        byte[] prefixBytes = prefixComplete ? prefix : Arrays.copyOf(prefix, (int) Math.min(prefixLength, c2s.wholePacketsEnd));
+        return new SshCheckpoint(c2s.version, s2c.version, strictKex, sha256(firstKex.sessionId(), 0,
+                firstKex.sessionId().length), appliedRecords, c2s.checkpoint(c2sTail), s2c.checkpoint(s2c.partialPacket()),
+                awaitServerAck, unackedLength, authUser, authMethod, lastRequestUser, lastRequestMethod, authAttempts,
+                channels, nextServerChannelId, prefixMaxChannelId, List.copyOf(globalRequests), prefixComplete,
+                prefixBytes, prefixPackets, prefixEndPosition);
+    }
+
+    /**
+     * A tracker that follows a session on from its checkpoint (a restarted appliance). Its directions wait
+     * for the keys of the epochs in force, which it derives from the KEX records fetched again through
+     * {@code records} (record #0 first: its session id must be the checkpoint's); the bytes the checkpoint
+     * holds after the last whole packets wait with whatever is captured next, and are followed in order once
+     * the keys are in. A record that never comes, or that does not fit, makes the connection unrecoverable.
+     *
+     * @throws TrackingException when the checkpoint cannot be followed on (or a record delivered at once does not fit)
+     */
+    public static SshSessionTracker resume(ConnectionKey key, KexRecordSource records, ApplicationUpdates updates,
+                                           Limits limits, SshCheckpoint cp) throws TrackingException {
+        SshSessionTracker t = new SshSessionTracker(key, records, updates, limits);
+        int channelsOpen = 0;
+        for (ChannelModel m : cp.channels()) {
+            channelsOpen += m.serverId() < 0 ? 0 : 1;
+        }
+        if (cp.sessionIdDigest().length != 32 || cp.keyExchanges() < 1
+                || cp.clientToServer().keyEpoch() >= cp.keyExchanges() || cp.serverToClient().keyEpoch() >= cp.keyExchanges()
+                || cp.clientToServer().keyEpoch() < 0 || cp.serverToClient().keyEpoch() < 0
+                || cp.clientUnacknowledged() < 0 || cp.clientUnacknowledged() > cp.clientToServer().tail().length
+                || (!cp.awaitServerAck() && cp.clientUnacknowledged() > 0)
+                || cp.channels().size() > limits.maxChannels() || channelsOpen > cp.nextServerChannelId()
+                || cp.prefix().length > limits.maxPrefixBytes() || cp.clientToServer().packets() < cp.clientToServer().plaintextPackets()
+                || cp.serverToClient().packets() < cp.serverToClient().plaintextPackets()) {
+            throw new TrackingException("the SSH checkpoint does not describe a session this tracker can follow");
+        }
+        t.awaitServerAck = cp.awaitServerAck();
+        t.c2s.resumeFrom(cp.clientVersion(), cp.clientToServer());
+        t.s2c.resumeFrom(cp.serverVersion(), cp.serverToClient());
+        t.strictKex = cp.strictKex();
+        t.resumeSessionIdDigest = cp.sessionIdDigest().clone();
+        t.sessionIdFingerprint = HexFormat.of().formatHex(cp.sessionIdDigest(), 0, 4);
+        t.appliedRecords = cp.keyExchanges();
+        t.requestedOrdinal = Math.max(cp.clientToServer().keyEpoch(), cp.serverToClient().keyEpoch());
+        t.authUser = cp.user();
+        t.authMethod = cp.authMethod();
+        t.lastRequestUser = cp.lastRequestUser();
+        t.lastRequestMethod = cp.lastRequestMethod();
+        t.authAttempts = cp.authAttempts();
+        for (ChannelModel m : cp.channels()) {
+            Channel ch = t.new Channel(m.type(), m.clientId(), m.clientWindow(), m.clientMaxPacket(), m.openPayload(),
+                    m.openedInPrefix());
+            ch.serverId = m.serverId();
+            ch.serverWindow = m.serverWindow();
+            ch.serverMaxPacket = m.serverMaxPacket();
+            ch.pty = m.pty();
+            ch.env = m.env().isEmpty() ? null : new LinkedHashMap<>(m.env());
+            ch.command = m.command();
+            ch.commandArgument = m.commandArgument();
+            ch.eofFromClient = m.eofFromClient();
+            ch.eofFromServer = m.eofFromServer();
+            ch.closeFromClient = m.closeFromClient();
+            ch.closeFromServer = m.closeFromServer();
+            ch.requestsAfterPrefix = m.requestsAfterPrefix().isEmpty() ? null : new ArrayList<>(m.requestsAfterPrefix());
+            if ("shell".equals(m.command()) && limits.commandLinesKept() > 0) {
+                ch.lines = new CommandLines(limits.commandLinesKept()); // typed lines are not checkpointed
+            }
+            boolean clash = m.serverId() < 0
+                    ? t.pendingOpens.putIfAbsent(m.clientId(), ch) != null
+                    : t.byServerId.putIfAbsent(m.serverId(), ch) != null | t.byClientId.putIfAbsent(m.clientId(), ch) != null;
+            if (clash) {
+                throw new TrackingException("the SSH checkpoint names channel " + m.serverId() + "/" + m.clientId() + " twice");
+            }
+        }
+        t.nextServerChannelId = cp.nextServerChannelId();
+        t.prefixMaxChannelId = cp.prefixMaxChannelId();
+        t.globalRequests.addAll(cp.globalRequests());
+        t.prefixComplete = cp.prefixComplete();
+        t.prefixLength = cp.prefix().length;
+        t.prefix = cp.prefixComplete() ? cp.prefix() : Arrays.copyOf(cp.prefix(), Math.max(2048, cp.prefix().length));
+        t.prefixPackets = cp.prefixPackets();
+        t.prefixEndPosition = cp.prefixEndPosition();
+        // The bytes after the last whole packets wait for the keys, as bytes captured after a NEWKEYS do.
+        byte[] c2sTail = cp.clientToServer().tail();
+        int processed = c2sTail.length - cp.clientUnacknowledged();
+        if (processed > 0) {
+            t.processClientBytes(c2sTail, 0, processed);
+        }
+        if (cp.clientUnacknowledged() > 0) {
+            t.unacked = Arrays.copyOfRange(c2sTail, processed, c2sTail.length);
+            t.unackedLength = t.unacked.length;
+            t.unackedStart = cp.clientToServer().wholePacketsEnd() + processed;
+        }
+        byte[] s2cTail = cp.serverToClient().tail();
+        if (s2cTail.length > 0) {
+            t.arrive(t.s2c, s2cTail, 0, s2cTail.length);
+        }
+        t.request(0, true);
+        t.pump();
+        return t;
+    }
+
+    /** A record of a key exchange in force at the checkpoint this tracker resumed from (any thread, under the lock). */
+    void onResumedRecord(int ordinal, KexRecord record) throws TrackingException {
+        if (record.ordinal() != ordinal) {
+            throw new TrackingException("asked for KEX record #" + ordinal + " and got #" + record.ordinal());
+        }
+        if (ordinal == 0) {
+            if (!c2s.version.equals(record.clientVersion()) || !s2c.version.equals(record.serverVersion())) {
+                throw new TrackingException("KEX record #0: the identification lines differ from the checkpoint's");
+            }
+            byte[] digest = sha256(record.sessionId(), 0, record.sessionId().length);
+            if (resumeSessionIdDigest == null || !MessageDigest.isEqual(digest, resumeSessionIdDigest)) {
+                throw new TrackingException("KEX record #0 belongs to another session than the checkpoint");
+            }
+            if (record.strictKex() != strictKex) {
+                throw new TrackingException("KEX record #0: strict key exchange differs from the checkpoint");
+            }
+            firstKex = record;
+            resumeSessionIdDigest = null;
+        } else if (firstKex == null || !Arrays.equals(firstKex.sessionId(), record.sessionId())) {
+            throw new TrackingException("KEX record #" + ordinal + " belongs to another session");
+        }
+        if (ordinal == c2s.waitingFor || ordinal == s2c.waitingFor) {
+            try {
+                keys.put(ordinal, SessionKeys.derive(record,
+                        NegotiatedAlgorithms.of(record.clientKexInit(), record.serverKexInit())));
+            } catch (KexRecordException e) {
+                throw new TrackingException("KEX record #" + ordinal + ": " + e.getMessage());
+            }
+        }
+        if (ordinal == 0) {
+            if (c2s.waitingFor > 0) {
+                request(c2s.waitingFor, true);
+            }
+            if (s2c.waitingFor > 0 && s2c.waitingFor != c2s.waitingFor) {
+                request(s2c.waitingFor, true);
+            }
+        }
+        pump();
+    }
+
+    /**
+     * The SSH trackers of a live appliance: {@code create} follows each new connection, {@code resume}
+     * one from its checkpoint.
+     *
+     * @param whenAcknowledged see {@link #processClientBytesWhenAcknowledged()}
+     */
+    public static ApplicationTrackerFactory factory(KexRecordSource records, Limits limits, boolean whenAcknowledged) {
+        return new ApplicationTrackerFactory() {
+            @Override
+            public ApplicationTracker create(ConnectionKey key, ApplicationUpdates updates) {
+                SshSessionTracker t = new SshSessionTracker(key, records, updates, limits);
+                return whenAcknowledged ? t.processClientBytesWhenAcknowledged() : t;
+            }
+
+            @Override
+            public ApplicationTracker resume(ConnectionKey key, ApplicationUpdates updates, ApplicationCheckpoint state)
+                    throws TrackingException {
+                if (!(state instanceof SshCheckpoint cp)) {
+                    throw new TrackingException("not an SSH checkpoint (" + state.protocol() + ")");
+                }
+                SshSessionTracker t = SshSessionTracker.resume(key, records, updates, limits, cp);
+                return whenAcknowledged ? t.processClientBytesWhenAcknowledged() : t;
+            }
+        };
     }
 
     /** Captured bytes: followed now, or held behind what already waits for keys. */
@@ -357,12 +577,23 @@ public final class SshSessionTracker implements ApplicationTracker {
      * {@link #pump()} right after; a later one, from another thread, goes through the table's lock.
      */
     private void request(int ordinal) {
+        request(ordinal, false);
+    }
+
+    /** @param forResume the record of a key exchange in force at the checkpoint this tracker resumes from */
+    private void request(int ordinal, boolean forResume) {
         Thread caller = Thread.currentThread();
         boolean[] returned = new boolean[1];
         records.request(key, ordinal, firstKex == null ? null : firstKex.sessionId(), new KexRecordSource.Delivery() {
             @Override
             public void record(KexRecord record) {
-                deliver(() -> onKexRecord(ordinal, record));
+                deliver(() -> {
+                    if (forResume) {
+                        onResumedRecord(ordinal, record);
+                    } else {
+                        onKexRecord(ordinal, record);
+                    }
+                });
             }
 
             @Override
@@ -408,6 +639,7 @@ public final class SshSessionTracker implements ApplicationTracker {
             throw new TrackingException("KEX record #" + ordinal + ": " + e.getMessage());
         }
         appliedRecords++;
+        checkpointWanted = true;
         pump();
     }
 
@@ -518,7 +750,8 @@ public final class SshSessionTracker implements ApplicationTracker {
         }
         if (prefixLength + len > limits.maxPrefixBytes()) {
             // Setup longer than the limit: the prefix ends at the last whole packet; the rest is controlled replay.
-            closePrefix(c2s.wholePacketsEnd, c2s.decoder == null ? null : c2s.decoder.position(), "limit");
+            // (resumed and keys not yet in: the decoder will start where the checkpoint's last whole packet ended)
+            closePrefix(c2s.wholePacketsEnd, c2s.decoder == null ? c2s.resumeAt : c2s.decoder.position(), "limit");
             return;
         }
         if (prefixLength + len > prefix.length) {
@@ -529,7 +762,8 @@ public final class SshSessionTracker implements ApplicationTracker {
     }
 
     private void closePrefix(long endOffset, CipherPosition position, String why) throws TrackingException {
-        if (c2s.keyEpoch != 0 && position != null) {
+        int epoch = c2s.resumeAt != null ? c2s.waitingFor : c2s.keyEpoch;
+        if (epoch != 0 && position != null) {
             throw new TrackingException("the replay prefix would end under rekeyed keys");
         }
         prefixComplete = true;
@@ -572,6 +806,7 @@ public final class SshSessionTracker implements ApplicationTracker {
                 }
                 case SshConstants.SSH_MSG_GLOBAL_REQUEST -> {
                     String name = b.getString();
+                    checkpointWanted |= !name.startsWith("keepalive@");
                     if (!inPrefix && !name.startsWith("keepalive@")) {
                         if (globalRequests.size() >= limits.maxRequestsPerChannel()) {
                             throw new TrackingException("more than " + limits.maxRequestsPerChannel() + " global requests to replay");
@@ -589,6 +824,7 @@ public final class SshSessionTracker implements ApplicationTracker {
                     }
                     Channel ch = new Channel(type, clientId, window, maxPacket, Arrays.copyOfRange(p, off, off + len), inPrefix);
                     pendingOpens.put(clientId, ch);
+                    checkpointWanted = true;
                 }
                 case SshConstants.SSH_MSG_CHANNEL_WINDOW_ADJUST -> channelByServerId(b.getInt(), cmd).clientWindow += b.getUInt();
                 case SshConstants.SSH_MSG_CHANNEL_DATA -> {
@@ -604,17 +840,25 @@ public final class SshSessionTracker implements ApplicationTracker {
                     b.getInt();
                     ch.serverWindow -= b.getInt();
                 }
-                case SshConstants.SSH_MSG_CHANNEL_EOF -> channelByServerId(b.getInt(), cmd).eofFromClient = true;
+                case SshConstants.SSH_MSG_CHANNEL_EOF -> {
+                    channelByServerId(b.getInt(), cmd).eofFromClient = true;
+                    checkpointWanted = true;
+                }
                 case SshConstants.SSH_MSG_CHANNEL_CLOSE -> {
                     Channel ch = channelByServerId(b.getInt(), cmd);
                     ch.closeFromClient = true;
                     forgetIfClosed(ch);
+                    checkpointWanted = true;
                 }
                 case SshConstants.SSH_MSG_CHANNEL_REQUEST -> {
                     Channel ch = channelByServerId(b.getInt(), cmd);
                     ch.onRequest(b, Arrays.copyOfRange(p, off, off + len), inPrefix);
+                    checkpointWanted = true;
                 }
-                case SshConstants.SSH_MSG_DISCONNECT -> disconnected = true;
+                case SshConstants.SSH_MSG_DISCONNECT -> {
+                    disconnected = true;
+                    checkpointWanted = true;
+                }
                 case SshConstants.SSH_MSG_KEXINIT -> onKexInit(true, c2s.newKeysSeen, p, off, len);
                 default -> { }
             }
@@ -634,6 +878,7 @@ public final class SshSessionTracker implements ApplicationTracker {
                     }
                     authUser = lastRequestUser;
                     authMethod = lastRequestMethod;
+                    checkpointWanted = true;
                 }
                 case SshConstants.SSH_MSG_CHANNEL_OPEN_CONFIRMATION -> {
                     int clientId = b.getInt();
@@ -651,8 +896,12 @@ public final class SshSessionTracker implements ApplicationTracker {
                     if (ch.openedInPrefix) {
                         prefixMaxChannelId = Math.max(prefixMaxChannelId, serverId);
                     }
+                    checkpointWanted = true;
                 }
-                case SshConstants.SSH_MSG_CHANNEL_OPEN_FAILURE -> pendingOpens.remove(b.getInt());
+                case SshConstants.SSH_MSG_CHANNEL_OPEN_FAILURE -> {
+                    pendingOpens.remove(b.getInt());
+                    checkpointWanted = true;
+                }
                 case SshConstants.SSH_MSG_CHANNEL_WINDOW_ADJUST -> channelByClientId(b.getInt(), cmd).serverWindow += b.getUInt();
                 case SshConstants.SSH_MSG_CHANNEL_DATA -> {
                     Channel ch = channelByClientId(b.getInt(), cmd);
@@ -663,13 +912,20 @@ public final class SshSessionTracker implements ApplicationTracker {
                     b.getInt();
                     ch.clientWindow -= b.getInt();
                 }
-                case SshConstants.SSH_MSG_CHANNEL_EOF -> channelByClientId(b.getInt(), cmd).eofFromServer = true;
+                case SshConstants.SSH_MSG_CHANNEL_EOF -> {
+                    channelByClientId(b.getInt(), cmd).eofFromServer = true;
+                    checkpointWanted = true;
+                }
                 case SshConstants.SSH_MSG_CHANNEL_CLOSE -> {
                     Channel ch = channelByClientId(b.getInt(), cmd);
                     ch.closeFromServer = true;
                     forgetIfClosed(ch);
+                    checkpointWanted = true;
                 }
-                case SshConstants.SSH_MSG_DISCONNECT -> disconnected = true;
+                case SshConstants.SSH_MSG_DISCONNECT -> {
+                    disconnected = true;
+                    checkpointWanted = true;
+                }
                 case SshConstants.SSH_MSG_KEXINIT -> onKexInit(false, s2c.newKeysSeen, p, off, len);
                 default -> { }
             }
@@ -804,6 +1060,15 @@ public final class SshSessionTracker implements ApplicationTracker {
         }
     }
 
+    /** The channel as checkpointed: env in the order asked, no command lines (they may hold secrets). */
+    private ChannelModel checkpointModel(Channel ch) {
+        return new ChannelModel(ch.serverId, ch.clientId, ch.type, ch.serverWindow, ch.serverMaxPacket, ch.clientWindow,
+                ch.clientMaxPacket, ch.pty, ch.env == null ? Map.of() : java.util.Collections.unmodifiableMap(
+                new LinkedHashMap<>(ch.env)), ch.command, ch.commandArgument, ch.openedInPrefix, ch.eofFromClient,
+                ch.eofFromServer, ch.closeFromClient, ch.closeFromServer, ch.openPayload,
+                ch.requestsAfterPrefix == null ? List.of() : List.copyOf(ch.requestsAfterPrefix), List.of());
+    }
+
     /** The request name of a CHANNEL_REQUEST payload. */
     static String requestName(byte[] payload) {
         Buffer b = new ByteArrayBuffer(payload, 1, payload.length - 1, true);
@@ -886,6 +1151,10 @@ public final class SshSessionTracker implements ApplicationTracker {
         long wholePacketsEnd;
         CipherPosition positionBefore;
         TrackingException stoppedBy;
+        /** Resumed from a checkpoint, keys not yet in: where the decoder continues, and what it must be. */
+        CipherPosition resumeAt;
+        String resumeCipher;
+        String resumeMac;
 
         Direction(boolean fromClient) {
             this.fromClient = fromClient;
@@ -1039,6 +1308,10 @@ public final class SshSessionTracker implements ApplicationTracker {
             }
             SessionKeys k = keys.get(waitingFor);
             directionKeys = fromClient ? k.clientToServer() : k.serverToClient();
+            if (resumeAt != null) {
+                return activateResumed();
+            }
+            checkpointWanted = true; // a key exchange done (or half of it)
             keyEpoch = waitingFor;
             waitingFor = -1;
             if (strictKex) {
@@ -1058,7 +1331,56 @@ public final class SshSessionTracker implements ApplicationTracker {
             return true; // what was held is followed by pump(), in the order it came
         }
 
+        /** The keys of the epoch in force at the checkpoint: the decoder continues where it stood. */
+        private boolean activateResumed() throws TrackingException {
+            if (!directionKeys.cipher().equals(resumeCipher) || !Objects.equals(directionKeys.mac(), resumeMac)) {
+                throw new TrackingException(name + ": KEX record #" + waitingFor + " gives " + directionKeys.cipher()
+                        + "/" + directionKeys.mac() + ", the checkpoint says " + resumeCipher + "/" + resumeMac);
+            }
+            keyEpoch = waitingFor;
+            waitingFor = -1;
+            try {
+                decoder = new SshPacketDecoder(directionKeys, resumeAt);
+            } catch (PacketDecodingException e) {
+                throw new TrackingException(name + ": " + e.getMessage());
+            }
+            resumeAt = null;
+            resumeCipher = null;
+            resumeMac = null;
+            phase = Phase.ENCRYPTED;
+            dropKeysBothUsed();
+            return true;
+        }
+
+        /** This direction as it stood at a checkpoint: waiting for the keys of its epoch, fetched again. */
+        void resumeFrom(String identification, SshCheckpoint.Direction d) {
+            version = identification;
+            line = null;
+            plain = null;
+            phase = Phase.WAITING_KEYS;
+            waitingFor = d.keyEpoch();
+            newKeysSeen = d.keyEpoch() + 1;
+            sequence = d.sequence();
+            resumeAt = d.position();
+            resumeCipher = d.cipher();
+            resumeMac = d.mac();
+            plaintextPackets = d.plaintextPackets();
+            packetsInEarlierEpochs = d.packets() - d.plaintextPackets();
+            wholePacketsEnd = d.wholePacketsEnd();
+        }
+
+        SshCheckpoint.Direction checkpoint(byte[] tail) {
+            CipherPosition at = decoder.position();
+            return new SshCheckpoint.Direction(directionKeys.cipher(), directionKeys.mac(), keyEpoch, at.sequence(),
+                    at.blocks(), plaintextPackets, plaintextPackets + packetsInEarlierEpochs + decoder.packetsDecoded(),
+                    wholePacketsEnd, tail);
+        }
+
         DirectionModel model() {
+            if (decoder == null && resumeAt != null) {
+                return new DirectionModel(resumeCipher, resumeMac, waitingFor, resumeAt.sequence(), resumeAt.blocks(),
+                        plaintextPackets + packetsInEarlierEpochs, heldBytes(this), null);
+            }
             if (decoder == null) {
                 return new DirectionModel("none", null, -1, sequence, 0, plaintextPackets, plainLength + heldBytes(this), null);
             }

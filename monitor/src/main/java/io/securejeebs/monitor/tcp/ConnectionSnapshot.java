@@ -14,6 +14,7 @@ package io.securejeebs.monitor.tcp;
  * @param timestamps the latest TCP timestamp option values each way (zeros without timestamps)
  * @param resume the application tracker's resume state
  * @param unrecoverableReason null if the connection can be restored from this snapshot
+ * @param resuming whether the connection is followed from a checkpoint and has shown no traffic since
  */
 public record ConnectionSnapshot(
         ConnectionKey key,
@@ -32,7 +33,19 @@ public record ConnectionSnapshot(
         long clientBytes,
         long serverBytes,
         Object resume,
-        String unrecoverableReason) {
+        String unrecoverableReason,
+        boolean resuming) {
+
+    /** A snapshot of a connection followed since its handshake. */
+    public ConnectionSnapshot(ConnectionKey key, String protocol, long openedMicros, long lastSeenMicros,
+                              NegotiatedOptions options, int serverUnackedSeq, byte[] serverUnacked,
+                              int clientUnconsumedSeq, byte[] clientUnconsumed, int serverAckSeq, int clientWindow,
+                              int serverWindow, TimestampClocks timestamps, long clientBytes, long serverBytes,
+                              Object resume, String unrecoverableReason) {
+        this(key, protocol, openedMicros, lastSeenMicros, options, serverUnackedSeq, serverUnacked,
+                clientUnconsumedSeq, clientUnconsumed, serverAckSeq, clientWindow, serverWindow, timestamps,
+                clientBytes, serverBytes, resume, unrecoverableReason, false);
+    }
 
     public boolean recoverable() {
         return unrecoverableReason == null;
@@ -49,7 +62,7 @@ public record ConnectionSnapshot(
 
     @Override
     public String toString() { // never the payload
-        return "ConnectionSnapshot[" + key + " " + protocol
+        return "ConnectionSnapshot[" + key + " " + protocol + (resuming ? " resuming" : "")
                 + (recoverable()
                     ? " server-unacked=" + serverUnacked.length + "B client-unconsumed=" + clientUnconsumed.length
                         + "B (" + clientBytesAwaitingAck() + "B awaiting ACK)"

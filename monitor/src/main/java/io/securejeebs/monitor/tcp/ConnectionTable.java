@@ -3,17 +3,27 @@ package io.securejeebs.monitor.tcp;
 import io.securejeebs.monitor.app.ApplicationTracker;
 import io.securejeebs.monitor.app.ApplicationTrackerFactory;
 import io.securejeebs.monitor.app.ApplicationUpdates;
+import io.securejeebs.monitor.app.CheckpointUnavailableException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * All tracked connections to the watched services. The capture thread feeds segments; the failover path
  * takes snapshots. Methods are synchronized: the lock is uncontended on the capture path.
+ *
+ * <p>Checkpoints: every segment marks its connection changed; a state-setting message (or a change of
+ * state) also asks for its checkpoint soon, through the signal the checkpoint writer installs. The writer
+ * takes the checkpoints in small batches under this lock ({@link #takeCheckpoints}) and writes them on its
+ * own thread: the capture thread never waits for the database. A restarted appliance puts the stored
+ * checkpoints back ({@link #resume}) before capture starts.
  */
 public final class ConnectionTable implements ApplicationUpdates {
     private static final Logger log = LoggerFactory.getLogger(ConnectionTable.class);
@@ -29,6 +39,11 @@ public final class ConnectionTable implements ApplicationUpdates {
     private long rejectedForCapacity;
     private long lastSweepMicros;
     private boolean keepEnded;
+    /** Connections whose checkpoint should be written (or deleted) soon, in the order they asked. */
+    private final Set<ConnectionKey> checkpointSoon = new LinkedHashSet<>();
+    private Runnable checkpointSignal = () -> { };
+    /** A connection resumed from a checkpoint that shows no traffic for this long is forgotten. */
+    private long resumeRetentionMicros = Long.MAX_VALUE;
 
     public ConnectionTable(WatchedServices watched, ApplicationTrackerFactory trackers,
                            long memoryLimitPerConnection, int maxConnections, FrameCounters counters) {
@@ -67,7 +82,9 @@ public final class ConnectionTable implements ApplicationUpdates {
                 if (c == null && !admit(key)) {
                     return;
                 }
+                TcpConnection previous = c;
                 c = new TcpConnection(key, s, trackers.create(key, this), memoryLimitPerConnection);
+                c.checkpointStored = previous != null && previous.checkpointStored; // a stale row to replace
                 connections.put(key, c);
                 log.debug("tracking {}", key);
             }
@@ -92,11 +109,29 @@ public final class ConnectionTable implements ApplicationUpdates {
         if (c.state() != before) {
             if (c.state() == TcpConnection.State.UNRECOVERABLE) {
                 log.warn("{}: unrecoverable: {}", key, c.unrecoverableReason());
+            } else if (before == TcpConnection.State.RESUMING) {
+                log.info("{}: resumed: both directions continue where its checkpoint left off", key);
             } else {
                 log.debug("{}: {} -> {}", key, before, c.state());
             }
         }
+        changed(c, before);
         sweep(s.timestampMicros);
+    }
+
+    /** After a segment or an update: the checkpoint is stale; a new state or a state-setting message wants it soon. */
+    private void changed(TcpConnection c, TcpConnection.State before) {
+        c.changes++;
+        boolean wanted = c.application().takeCheckpointRequest();
+        if (wanted || c.state() != before) {
+            checkpointSoon(c.key());
+        }
+    }
+
+    private void checkpointSoon(ConnectionKey key) {
+        if (checkpointSoon.add(key) && checkpointSoon.size() == 1) {
+            checkpointSignal.run();
+        }
     }
 
     @Override
@@ -110,6 +145,7 @@ public final class ConnectionTable implements ApplicationUpdates {
         if (c.state() != before && c.state() == TcpConnection.State.UNRECOVERABLE) {
             log.warn("{}: unrecoverable: {}", key, c.unrecoverableReason());
         }
+        changed(c, before);
     }
 
     private boolean admit(ConnectionKey key) {
@@ -131,10 +167,180 @@ public final class ConnectionTable implements ApplicationUpdates {
         for (Iterator<TcpConnection> it = connections.values().iterator(); it.hasNext(); ) {
             TcpConnection c = it.next();
             boolean ended = c.state() == TcpConnection.State.CLOSED || c.state() == TcpConnection.State.UNRECOVERABLE;
-            if (ended && nowMicros - c.lastSeenMicros() > LINGER_MICROS) {
+            boolean forgotten = c.state() == TcpConnection.State.RESUMING
+                    && nowMicros - c.lastSeenMicros() > resumeRetentionMicros;
+            if (ended && nowMicros - c.lastSeenMicros() > LINGER_MICROS || forgotten) {
+                if (forgotten) {
+                    log.info("{}: forgotten: no traffic since its checkpoint, {} s ago", c.key(),
+                            (nowMicros - c.lastSeenMicros()) / 1_000_000);
+                }
                 it.remove();
+                if (c.checkpointStored && checkpointSoon.size() < maxConnections) {
+                    checkpointSoon(c.key()); // no connection left: its row is deleted
+                }
             }
         }
+    }
+
+    // ---------------------------------------------------------------- checkpoints
+
+    /**
+     * Installs what the table calls (on the capture thread, under its lock) when the first connection asks
+     * for its checkpoint soon: it must only wake the writer, never wait.
+     */
+    public synchronized void onCheckpointWanted(Runnable signal) {
+        this.checkpointSignal = signal;
+        if (!checkpointSoon.isEmpty()) {
+            signal.run();
+        }
+    }
+
+    /** Connections resumed from a checkpoint and silent for longer than {@code retention} are forgotten. */
+    public synchronized void setResumeRetention(Duration retention) {
+        this.resumeRetentionMicros = retention.toNanos() / 1000;
+    }
+
+    /** Asks for the checkpoint of every connection that changed since its last one (the writer's periodic round). */
+    public synchronized void queueChangedCheckpoints() {
+        for (TcpConnection c : connections.values()) {
+            if (c.changes != c.checkpointedChanges) {
+                checkpointSoon.add(c.key());
+            }
+        }
+    }
+
+    /** Whether some connection waits for its checkpoint to be taken. */
+    public synchronized boolean checkpointsWanted() {
+        return !checkpointSoon.isEmpty();
+    }
+
+    /**
+     * Takes up to {@code max} of the checkpoints asked for: what to write, replace or delete for each. A
+     * connection that cannot be checkpointed just now stays changed, for the next round. The work is
+     * counted as done; {@link #checkpointsFailed} undoes that when it could not be written.
+     */
+    public synchronized List<CheckpointWork> takeCheckpoints(int max) {
+        List<CheckpointWork> out = new ArrayList<>();
+        for (Iterator<ConnectionKey> it = checkpointSoon.iterator(); it.hasNext() && out.size() < max; ) {
+            ConnectionKey key = it.next();
+            it.remove();
+            TcpConnection c = connections.get(key);
+            CheckpointWork w = c == null ? CheckpointWork.delete(key) : work(c);
+            if (w != null) {
+                out.add(w);
+            }
+        }
+        return out;
+    }
+
+    private CheckpointWork work(TcpConnection c) {
+        long changes = c.changes;
+        switch (c.state()) {
+            case CLOSED -> {
+                c.checkpointedChanges = changes;
+                if (c.checkpointStored) {
+                    c.checkpointStored = false;
+                    return CheckpointWork.delete(c.key());
+                }
+                return null;
+            }
+            case UNRECOVERABLE -> {
+                c.checkpointedChanges = changes;
+                return markUnrecoverable(c, c.unrecoverableReason());
+            }
+            default -> { }
+        }
+        try {
+            ConnectionCheckpoint cp = c.checkpoint();
+            c.checkpointedChanges = changes;
+            c.checkpointStored = true;
+            c.checkpointReasonStored = false;
+            return CheckpointWork.save(cp);
+        } catch (CheckpointUnavailableException e) {
+            if (!e.lasting()) {
+                return null; // still changed: the next round tries again
+            }
+            c.checkpointedChanges = changes;
+            return markUnrecoverable(c, e.getMessage());
+        } catch (RuntimeException e) { // a bug must not stop the writer; the connection is left as it is
+            log.error("{}: taking its checkpoint failed", c.key(), e);
+            c.checkpointedChanges = changes;
+            return null;
+        }
+    }
+
+    /** A stored checkpoint is replaced by the reason, once: later segments of the connection change nothing. */
+    private static CheckpointWork markUnrecoverable(TcpConnection c, String reason) {
+        if (!c.checkpointStored || c.checkpointReasonStored) {
+            return null;
+        }
+        c.checkpointReasonStored = true;
+        return CheckpointWork.unrecoverable(c.key(), reason);
+    }
+
+    /** Work taken by {@link #takeCheckpoints} could not be written: those connections ask again. */
+    public synchronized void checkpointsFailed(List<ConnectionKey> keys) {
+        for (ConnectionKey key : keys) {
+            TcpConnection c = connections.get(key);
+            if (c != null) {
+                c.checkpointedChanges = c.changes - 1;
+                c.checkpointStored = true; // it may have been written after all: a later state replaces it
+                c.checkpointReasonStored = false;
+            }
+            checkpointSoon.add(key);
+        }
+    }
+
+    /**
+     * Follows a connection on from its checkpoint (a restarted appliance): it is {@link TcpConnection.State#RESUMING}
+     * until its next segments show whether it can be. A checkpoint the tracker cannot resume from leaves the
+     * connection unrecoverable, with the reason, which is then written in place of the checkpoint.
+     *
+     * @return null, or why the connection cannot be resumed
+     */
+    public synchronized String resume(ConnectionCheckpoint checkpoint, long nowMicros) {
+        ConnectionKey key = checkpoint.key();
+        if (connections.containsKey(key)) {
+            return "already tracked";
+        }
+        TcpConnection c;
+        String reason = null;
+        try {
+            ApplicationTracker app = trackers.resume(key, this, checkpoint.application());
+            c = TcpConnection.resume(checkpoint.tcp(), app, memoryLimitPerConnection);
+        } catch (TrackingException | RuntimeException e) {
+            reason = "cannot resume from its checkpoint: " + (e instanceof TrackingException ? e.getMessage() : e.toString());
+            c = TcpConnection.unrecoverable(key, trackers.create(key, ApplicationUpdates.NONE), reason, nowMicros);
+            c.checkpointStored = true;
+            checkpointSoon(key);
+        }
+        connections.put(key, c);
+        return reason;
+    }
+
+    /**
+     * Shows a connection known from a checkpoint only as unrecoverable, with the reason, as long as a closed
+     * one stays visible.
+     *
+     * @param stored whether its row should still be replaced by the reason (then deleted when it goes)
+     */
+    public synchronized void addUnrecoverable(ConnectionKey key, String reason, long nowMicros, boolean stored) {
+        if (connections.containsKey(key)) {
+            return;
+        }
+        TcpConnection c = TcpConnection.unrecoverable(key, trackers.create(key, ApplicationUpdates.NONE), reason,
+                nowMicros);
+        c.checkpointStored = stored;
+        connections.put(key, c);
+        if (stored) {
+            checkpointSoon(key);
+        }
+    }
+
+    /** The state of one tracked connection, or null. */
+    public synchronized TcpConnection.State state(ConnectionKey key) {
+        TcpConnection c = connections.get(key);
+        return c == null ? null : c.state();
     }
 
     /** Snapshots of every connection that is still open (established, or unrecoverable but not closed). */

@@ -38,6 +38,25 @@ public final class StreamReassembler {
         this.retained = new RetainedBytes(0);
     }
 
+    /** A direction continued from its checkpoint (see {@link TcpCheckpoint.Direction}). */
+    static StreamReassembler resume(String direction, TcpCheckpoint.Direction d, StreamSink sink) {
+        StreamReassembler r = new StreamReassembler(direction, d.isn(), sink, d.nextSeq(), d.nextOffset(),
+                d.retainedOffset());
+        r.retained.append(d.retained(), 0, d.retained().length);
+        r.ackedOffset = Math.max(0, Math.min(d.ackedOffset(), d.nextOffset()));
+        return r;
+    }
+
+    private StreamReassembler(String direction, int isn, StreamSink sink, int nextSeq, long nextOffset,
+                              long retainedOffset) {
+        this.direction = direction;
+        this.isn = isn;
+        this.sink = sink;
+        this.nextSeq = nextSeq;
+        this.nextOffset = nextOffset;
+        this.retained = new RetainedBytes(retainedOffset);
+    }
+
     public int isn() {
         return isn;
     }

@@ -1,6 +1,8 @@
 package io.securejeebs.monitor.tcp;
 
+import io.securejeebs.monitor.app.ApplicationCheckpoint;
 import io.securejeebs.monitor.app.ApplicationTracker;
+import io.securejeebs.monitor.app.CheckpointUnavailableException;
 
 /**
  * The TCP state of one connection to a watched service, learnt only from captured segments: both
@@ -8,9 +10,17 @@ import io.securejeebs.monitor.app.ApplicationTracker;
  * server bytes the client has not acknowledged, and the client bytes the server application has not
  * consumed. A connection whose stream cannot be followed exactly becomes unrecoverable, with the reason;
  * it never throws into the capture loop.
+ *
+ * <p>A restarted appliance tracks the connections it checkpointed again, {@link State#RESUMING}: their state
+ * is the checkpoint's, and the first segments of each direction must continue exactly where it left off,
+ * or something was missed while the appliance was down and the connection is unrecoverable.
  */
 public final class TcpConnection {
-    public enum State { SYN_SENT, ESTABLISHED, CLOSED, UNRECOVERABLE }
+    /**
+     * SYN_SENT until the SYN-ACK; RESUMING (from a checkpoint) until both directions have shown a segment
+     * that continues it; then ESTABLISHED until CLOSED (FIN both ways, or RST), unless UNRECOVERABLE first.
+     */
+    public enum State { SYN_SENT, ESTABLISHED, RESUMING, CLOSED, UNRECOVERABLE }
 
     private final ConnectionKey key;
     private final ApplicationTracker app;
@@ -34,6 +44,19 @@ public final class TcpConnection {
     private long serverTsValMicros;
     private boolean clientFin;
     private boolean serverFin;
+    /** RESUMING: which directions have shown a segment that continues the checkpoint. */
+    private boolean resumedClient;
+    private boolean resumedServer;
+
+    // Checkpoint bookkeeping, under the connection table's lock.
+    /** Bumped at every captured segment and asynchronous update: the state may have changed. */
+    long changes = 1;
+    /** {@link #changes} as the last checkpoint taken saw it. */
+    long checkpointedChanges;
+    /** Whether the database may hold a checkpoint row of this 4-tuple (a later state must replace or delete it). */
+    boolean checkpointStored;
+    /** Whether that row already says why the connection can no longer be resumed (it is not written again). */
+    boolean checkpointReasonStored;
 
     /** Options of a SYN, copied out of the reused {@link TcpSegment}. */
     private record TcpSegmentOptions(int mss, int windowScale, boolean sackPermitted, boolean timestamps) {
@@ -58,6 +81,48 @@ public final class TcpConnection {
         }
     }
 
+    private TcpConnection(ConnectionKey key, ApplicationTracker app, long memoryLimit, long openedMicros,
+                          long lastSeenMicros, int clientIsn) {
+        this.key = key;
+        this.app = app;
+        this.memoryLimit = memoryLimit;
+        this.openedMicros = openedMicros;
+        this.lastSeenMicros = lastSeenMicros;
+        this.clientIsn = clientIsn;
+        this.clientSynOptions = null; // the handshake is over: its options are in NegotiatedOptions
+    }
+
+    /**
+     * A connection followed on from its checkpoint, {@link State#RESUMING} until its next segments show
+     * that nothing was missed.
+     */
+    static TcpConnection resume(TcpCheckpoint cp, ApplicationTracker app, long memoryLimit) {
+        TcpConnection c = new TcpConnection(cp.key(), app, memoryLimit, cp.openedMicros(), cp.lastSeenMicros(),
+                cp.clientToServer().isn());
+        c.state = State.RESUMING;
+        c.options = cp.options();
+        c.clientToServer = StreamReassembler.resume("c->s", cp.clientToServer(), app.clientStream());
+        c.serverToClient = StreamReassembler.resume("s->c", cp.serverToClient(), app.serverStream());
+        c.clientWindowRaw = cp.clientWindowRaw();
+        c.serverWindowRaw = cp.serverWindowRaw();
+        TimestampClocks ts = cp.timestamps();
+        c.clientTsVal = ts.clientTsVal();
+        c.clientTsEcr = ts.clientTsEcr();
+        c.serverTsVal = ts.serverTsVal();
+        c.serverTsEcr = ts.serverTsEcr();
+        c.serverTsValMicros = ts.serverTsValMicros();
+        c.changes = 0; // the stored checkpoint is this very state
+        c.checkpointStored = true;
+        return c;
+    }
+
+    /** A connection known only to be unrecoverable (e.g. its checkpoint could not be read). */
+    static TcpConnection unrecoverable(ConnectionKey key, ApplicationTracker app, String reason, long nowMicros) {
+        TcpConnection c = new TcpConnection(key, app, 0, nowMicros, nowMicros, 0);
+        c.markUnrecoverable(reason);
+        return c;
+    }
+
     /** A connection seen mid-stream: its handshake options are unknown, so it can never be restored. */
     public static TcpConnection seenMidStream(ConnectionKey key, TcpSegment s, ApplicationTracker app) {
         TcpConnection c = new TcpConnection(key, s, app, 0);
@@ -80,7 +145,7 @@ public final class TcpConnection {
 
     /** Applies a change the tracker makes off the capture path (see {@link io.securejeebs.monitor.app.ApplicationUpdates}). */
     void onApplicationUpdate(io.securejeebs.monitor.app.ApplicationUpdates.ApplicationUpdate update) {
-        if (state != State.ESTABLISHED && state != State.SYN_SENT) {
+        if (state != State.ESTABLISHED && state != State.SYN_SENT && state != State.RESUMING) {
             return;
         }
         try {
@@ -121,6 +186,9 @@ public final class TcpConnection {
         if (state == State.UNRECOVERABLE || state == State.CLOSED) {
             return;
         }
+        if (state == State.RESUMING && !continuesCheckpoint(s, true)) {
+            return;
+        }
         try {
             if (s.payloadTruncated) {
                 throw new TrackingException("c->s: a captured segment was cut short by the snaplen");
@@ -152,6 +220,9 @@ public final class TcpConnection {
             return;
         }
         if (state == State.UNRECOVERABLE || state == State.CLOSED) {
+            return;
+        }
+        if (state == State.RESUMING && !continuesCheckpoint(s, false)) {
             return;
         }
         try {
@@ -191,6 +262,44 @@ public final class TcpConnection {
         } catch (TrackingException e) {
             markUnrecoverable(e.getMessage());
         }
+    }
+
+    /**
+     * Whether a segment of a connection resumed from its checkpoint continues it: its sequence number not
+     * past the next byte the checkpoint expects in its direction, and its acknowledgement not past the next
+     * byte of the other. Anything else means that bytes moved while the appliance was down, and were not
+     * seen: the connection becomes unrecoverable. Once both directions have continued it, the connection is
+     * ESTABLISHED again (a hole later is caught as it is on any connection).
+     */
+    private boolean continuesCheckpoint(TcpSegment s, boolean fromClient) {
+        StreamReassembler mine = fromClient ? clientToServer : serverToClient;
+        StreamReassembler other = fromClient ? serverToClient : clientToServer;
+        String name = fromClient ? "c->s" : "s->c";
+        if (s.has(TcpSegment.SYN)) {
+            markUnrecoverable("a SYN on a connection resumed from its checkpoint (" + name + " seq "
+                    + SeqNum.toString(s.seq) + ")");
+            return false;
+        }
+        if (SeqNum.after(s.seq, mine.nextSeq())) {
+            markUnrecoverable("traffic while the appliance was down (" + name + " expected seq "
+                    + SeqNum.toString(mine.nextSeq()) + ", saw " + SeqNum.toString(s.seq) + ")");
+            return false;
+        }
+        if (s.has(TcpSegment.ACK) && SeqNum.after(s.ack, other.nextSeq())) {
+            markUnrecoverable("traffic while the appliance was down (" + (fromClient ? "s->c" : "c->s")
+                    + " expected seq " + SeqNum.toString(other.nextSeq()) + ", saw it acknowledged up to "
+                    + SeqNum.toString(s.ack) + ")");
+            return false;
+        }
+        if (fromClient) {
+            resumedClient = true;
+        } else {
+            resumedServer = true;
+        }
+        if (resumedClient && resumedServer) {
+            state = State.ESTABLISHED;
+        }
+        return true;
     }
 
     private TcpSegment synOptionsAsSegment() {
@@ -246,7 +355,7 @@ public final class TcpConnection {
             case UNRECOVERABLE -> unrecoverableReason;
             case CLOSED -> "connection closed";
             case SYN_SENT -> "handshake not complete";
-            case ESTABLISHED -> {
+            case ESTABLISHED, RESUMING -> {
                 if (serverToClient.hasOutOfOrderData()) {
                     yield "s->c: a hole in the captured server data the client has not acknowledged";
                 }
@@ -261,7 +370,7 @@ public final class TcpConnection {
         if (reason != null) {
             return new ConnectionSnapshot(key, app.protocol(), openedMicros, lastSeenMicros, options,
                     0, null, 0, null, 0, 0, 0, new TimestampClocks(clientTsVal, clientTsEcr, serverTsVal, serverTsEcr,
-                    serverTsValMicros), clientBytes, serverBytes, null, reason);
+                    serverTsValMicros), clientBytes, serverBytes, null, reason, state == State.RESUMING);
         }
         long unacked = serverToClient.ackedOffset();
         long consumed = Math.max(app.clientConsumedOffset(), clientToServer.retainedFrom());
@@ -273,6 +382,40 @@ public final class TcpConnection {
                 clientToServer.seqOf(clientToServer.ackedOffset()),
                 clientWindowRaw << clientScale, serverWindowRaw << serverScale,
                 new TimestampClocks(clientTsVal, clientTsEcr, serverTsVal, serverTsEcr, serverTsValMicros),
-                clientBytes, serverBytes, app.resumeState(), null);
+                clientBytes, serverBytes, app.resumeState(), null, state == State.RESUMING);
+    }
+
+    /**
+     * The checkpoint of this connection now: both directions up to the highest contiguous byte captured,
+     * with the bytes a restore needs, and the application tracker's state.
+     *
+     * @throws CheckpointUnavailableException when it cannot be taken now (a handshake or a hole not yet
+     *         filled), or ever (closed, half-closed, unrecoverable)
+     */
+    ConnectionCheckpoint checkpoint() throws CheckpointUnavailableException {
+        switch (state) {
+            case SYN_SENT -> throw new CheckpointUnavailableException("handshake not complete", false);
+            case CLOSED -> throw new CheckpointUnavailableException("connection closed", true);
+            case UNRECOVERABLE -> throw new CheckpointUnavailableException(unrecoverableReason, true);
+            default -> { }
+        }
+        if (clientFin || serverFin) {
+            throw new CheckpointUnavailableException("connection half-closed", true);
+        }
+        if (clientToServer.hasOutOfOrderData() || serverToClient.hasOutOfOrderData()) {
+            throw new CheckpointUnavailableException("a hole in the captured stream, not yet filled", false);
+        }
+        ApplicationCheckpoint application = app.checkpoint();
+        long consumed = Math.max(app.clientConsumedOffset(), clientToServer.retainedFrom());
+        long unacked = Math.max(serverToClient.ackedOffset(), serverToClient.retainedFrom());
+        return new ConnectionCheckpoint(new TcpCheckpoint(key, openedMicros, lastSeenMicros, options,
+                direction(clientToServer, consumed), direction(serverToClient, unacked), clientWindowRaw,
+                serverWindowRaw, new TimestampClocks(clientTsVal, clientTsEcr, serverTsVal, serverTsEcr,
+                serverTsValMicros)), application);
+    }
+
+    private static TcpCheckpoint.Direction direction(StreamReassembler r, long retainFrom) {
+        return new TcpCheckpoint.Direction(r.isn(), r.nextSeq(), r.nextOffset(), r.seqOf(r.ackedOffset()),
+                r.copyFrom(retainFrom));
     }
 }

@@ -172,4 +172,46 @@ class SshPacketDecoderTest {
                     .feed(packet, 0, packet.length, (s, p, o, l, w) -> true));
         }
     }
+
+    /**
+     * A checkpoint cuts the stream anywhere: the bytes held of an incomplete packet must be the captured
+     * ciphertext (also with the first block decrypted to read the length), and a fresh decoder at
+     * {@link SshPacketDecoder#position()} fed them and the rest decodes what the first one would have.
+     */
+    @ParameterizedTest
+    @CsvSource(nullValues = "none", value = {
+            "chacha20-poly1305@openssh.com, none",
+            "aes128-gcm@openssh.com, none",
+            "aes128-ctr, hmac-sha2-256-etm@openssh.com",
+            "aes256-ctr, hmac-sha2-256",
+            "aes192-ctr, hmac-sha1"})
+    void aDecoderCutAnywhereContinuesFromItsPositionAndHeldCiphertext(String cipher, String mac) throws Exception {
+        DirectionKeys k = keys(cipher, mac);
+        Encoder enc = new Encoder(k, 5);
+        Random r = new Random(3);
+        ByteArrayOutputStream wire = new ByteArrayOutputStream();
+        List<byte[]> sent = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            byte[] payload = new byte[1 + r.nextInt(100)];
+            r.nextBytes(payload);
+            sent.add(payload);
+            wire.write(enc.packet(payload));
+        }
+        byte[] stream = wire.toByteArray();
+        for (int cut = 1; cut < stream.length; cut++) {
+            SshPacketDecoder first = new SshPacketDecoder(k, 5);
+            List<byte[]> got = new ArrayList<>();
+            first.feed(stream, 0, cut, (seq, p, o, l, w) -> got.add(java.util.Arrays.copyOfRange(p, o, o + l)));
+            byte[] held = first.bufferedCopy();
+            assertArrayEquals(java.util.Arrays.copyOfRange(stream, cut - held.length, cut), held,
+                    "held bytes at cut " + cut + " are the ciphertext as captured");
+            SshPacketDecoder second = new SshPacketDecoder(k, first.position());
+            second.feed(held, 0, held.length, (seq, p, o, l, w) -> got.add(java.util.Arrays.copyOfRange(p, o, o + l)));
+            second.feed(stream, cut, stream.length - cut, (seq, p, o, l, w) -> got.add(java.util.Arrays.copyOfRange(p, o, o + l)));
+            assertEquals(sent.size(), got.size(), "cut " + cut);
+            for (int i = 0; i < sent.size(); i++) {
+                assertArrayEquals(sent.get(i), got.get(i), "cut " + cut + ", payload " + i);
+            }
+        }
+    }
 }

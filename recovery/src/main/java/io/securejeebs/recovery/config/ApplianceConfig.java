@@ -23,6 +23,11 @@ import java.util.Set;
  * @param stateDir where failover reports go, and by default the control socket; the daemon keeps it 0700
  * @param controlSocket the root-only UNIX socket {@code securejeebs status} asks ({@code control.socket},
  *                      default {@code state.dir/control.sock})
+ * @param checkpointInterval how often the tracked connections that changed are checkpointed to the database
+ *                           ({@code monitor.checkpoint-interval}; SSH only)
+ * @param checkpointRetention checkpoints not written for this long are dropped when the appliance starts, and a
+ *                            connection resumed from one that shows no traffic for this long is forgotten
+ *                            ({@code monitor.checkpoint-retention}; SSH only)
  */
 public record ApplianceConfig(
         String sourceName,
@@ -44,13 +49,17 @@ public record ApplianceConfig(
         int shellHistoryLines,
         String fenceCommand,
         Duration arpProbeWait,
-        Path controlSocket) {
+        Path controlSocket,
+        Duration checkpointInterval,
+        Duration checkpointRetention) {
 
     public static final Set<String> PROTOCOLS = Set.of(LineEchoTracker.PROTOCOL, SshSessionTracker.PROTOCOL);
     /** The control socket's name in state.dir, unless control.socket says otherwise. */
     public static final String CONTROL_SOCKET_NAME = "control.sock";
     public static final Path DEFAULT_STATE_DIR = Path.of("/var/lib/securejeebs");
     public static final Path DEFAULT_CONFIG = Path.of("/etc/securejeebs/securejeebs.conf");
+    public static final Duration DEFAULT_CHECKPOINT_INTERVAL = Duration.ofSeconds(5);
+    public static final Duration DEFAULT_CHECKPOINT_RETENTION = Duration.ofDays(7);
 
     /**
      * Where the primary's sealed KEX records are read ({@code records.*}); SSH only.
@@ -107,6 +116,8 @@ public record ApplianceConfig(
         KexRecords records = null;
         Path recoveryPrimaryConfig = null;
         int shellHistory = 0;
+        Duration checkpointInterval = null;
+        Duration checkpointRetention = null;
         if (SshSessionTracker.PROTOCOL.equals(protocol)) {
             String url = f.requiredString("records.database.url");
             if (!url.startsWith("jdbc:mysql://") && !url.startsWith("jdbc:mariadb://")) {
@@ -120,6 +131,10 @@ public record ApplianceConfig(
                     f.duration("records.timeout", Duration.ofSeconds(5), Duration.ofMillis(250), Duration.ofMinutes(5)));
             recoveryPrimaryConfig = absolutePath(f, "recovery.primary-config", null);
             shellHistory = f.integer("recovery.shell-history", 0, 0, 100);
+            checkpointInterval = f.duration("monitor.checkpoint-interval", DEFAULT_CHECKPOINT_INTERVAL,
+                    Duration.ofMillis(100), Duration.ofHours(1));
+            checkpointRetention = f.duration("monitor.checkpoint-retention", DEFAULT_CHECKPOINT_RETENTION,
+                    Duration.ofMinutes(1), Duration.ofDays(365));
         }
         String fence = f.string("failover.fence-command", "");
         Duration arpProbeWait = f.duration("failover.arp-probe-wait", Duration.ofMillis(50), Duration.ofMillis(5),
@@ -127,7 +142,8 @@ public record ApplianceConfig(
         f.rejectUnknownKeys();
         return new ApplianceConfig(f.name(), capture, vip, ports, serviceInterface, protocol, heartbeat,
                 interval, misses, maxBuffer, maxConnections, guardTable, garp, stateDir, records,
-                recoveryPrimaryConfig, shellHistory, fence, arpProbeWait, controlSocket);
+                recoveryPrimaryConfig, shellHistory, fence, arpProbeWait, controlSocket, checkpointInterval,
+                checkpointRetention);
     }
 
     private static Path absolutePath(ConfigFile f, String key, String defaultValue) throws ConfigException {

@@ -67,10 +67,12 @@ public record ApplianceStatus(String version, String generatedAt, String started
      * @param openChannels the session's open channels, when the tracker knows them; else null
      * @param model the tracker's whole resume state as Jackson serialises it; null when the connection is
      *              not recoverable (the tracker's state is not kept then)
+     * @param resuming whether it is followed from its checkpoint (this appliance restarted) and has shown no
+     *                 traffic since
      */
     public record Session(String client, String server, String protocol, long ageMillis, long idleMillis,
                           long clientBytes, long serverBytes, boolean recoverable, String reason, String user,
-                          Integer openChannels, JsonNode model) {}
+                          Integer openChannels, JsonNode model, boolean resuming) {}
 
     /** The JSON name of a heartbeat state: {@code WAITING_FOR_FIRST_CONTACT} is {@code waiting-for-first-contact}. */
     public static String stateName(Heartbeat.State state) {
@@ -109,7 +111,7 @@ public record ApplianceStatus(String version, String generatedAt, String started
             sessions.add(new Session(s.key().client().toString(), s.key().server().toString(), s.protocol(),
                     Math.max(0, (nowMicros - s.openedMicros()) / 1000), Math.max(0, (nowMicros - s.lastSeenMicros()) / 1000),
                     s.clientBytes(), s.serverBytes(), s.recoverable(), s.unrecoverableReason(), user, channels,
-                    model(resume, json)));
+                    model(resume, json), s.resuming()));
         }
         return new ApplianceStatus(version, Instant.ofEpochMilli(nowEpochMillis).toString(), started.toString(),
                 config.sourceName(), config.protocol(), config.vip().toString(), config.servicePorts(),

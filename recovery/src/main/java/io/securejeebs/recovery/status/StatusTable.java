@@ -58,7 +58,8 @@ public final class StatusTable {
             for (JsonNode s : sessions) {
                 t.row(text(s.path("user")), text(s.path("client")), age(s.path("ageMillis").asLong()),
                         text(s.path("openChannels")), bytes(s.path("clientBytes").asLong()),
-                        bytes(s.path("serverBytes").asLong()), s.path("recoverable").asBoolean() ? "yes" : "no",
+                        bytes(s.path("serverBytes").asLong()), (s.path("recoverable").asBoolean() ? "yes" : "no")
+                                + (s.path("resuming").asBoolean() ? " (resuming)" : ""),
                         text(s.path("reason")));
             }
             t.appendTo(out);

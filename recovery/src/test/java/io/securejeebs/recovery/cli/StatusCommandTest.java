@@ -72,8 +72,8 @@ class StatusCommandTest {
     void findsTheSocketThroughTheConfig() throws Exception {
         Path socket = dir.resolve("run/c.sock");
         Path conf = dir.resolve("appliance.conf");
-        Files.writeString(conf, "capture.interface = eth0\nservice.vip = 10.213.0.100/24\n"
-                + "primary.heartbeat = 10.213.0.2:22\nservice.protocol = line-echo\ncontrol.socket = " + socket + "\n");
+        Files.writeString(conf, "capture.interface = eth0\nservice.vip = 10.213.0.100/24\nservice.protocol = line-echo\n"
+                + "primary.heartbeat = 10.213.0.2:22\ncontrol.socket = " + socket + "\n");
         try (ControlServer server = ControlServer.start(socket, false, LocalJsonServer.Limits.DEFAULT,
                 StatusCommandTest::document)) {
             assertEquals(socket, server.path());

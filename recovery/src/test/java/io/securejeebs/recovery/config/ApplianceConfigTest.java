@@ -12,6 +12,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class ApplianceConfigTest {
+    /** Nine lines: a setting appended to it is on line 10. */
     private static final String MINIMAL = """
             capture.interface = eth0
             service.vip = 10.213.0.100/24
@@ -48,6 +49,19 @@ class ApplianceConfigTest {
         assertEquals("eth0", c.serviceInterface());
         assertEquals(Path.of("/var/lib/securejeebs"), c.stateDir());
         assertEquals(Path.of("/var/lib/securejeebs/control.sock"), c.controlSocket());
+        assertEquals(Duration.ofSeconds(5), c.checkpointInterval());
+        assertEquals(Duration.ofHours(168), c.checkpointRetention());
+    }
+
+    @Test
+    void checkpointKeys() throws Exception {
+        ApplianceConfig c = ApplianceConfig.from(ConfigFile.parse("c.conf", MINIMAL
+                + "monitor.checkpoint-interval = 500ms\nmonitor.checkpoint-retention = 24h\n"));
+        assertEquals(Duration.ofMillis(500), c.checkpointInterval());
+        assertEquals(Duration.ofHours(24), c.checkpointRetention());
+        ConfigException e = bad(MINIMAL + "monitor.checkpoint-interval = 10ms\n");
+        assertTrue(e.getMessage().startsWith("bad.conf:10: 'monitor.checkpoint-interval': must be between 100 ms"),
+                e.getMessage());
     }
 
     @Test

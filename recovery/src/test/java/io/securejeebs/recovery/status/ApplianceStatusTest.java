@@ -33,6 +33,7 @@ class ApplianceStatusTest {
                 capture.interface = eth0
                 service.vip = 10.213.0.100/24
                 service.ports = 7000
+                service.protocol = line-echo
                 primary.heartbeat = 10.213.0.2:7000
                 service.protocol = line-echo
                 state.dir = /var/lib/sj-test
@@ -87,12 +88,13 @@ class ApplianceStatusTest {
         assertEquals("{\"client\":\"10.213.0.10:40000\",\"server\":\"10.213.0.100:7000\",\"protocol\":\"line-echo\","
                 + "\"ageMillis\":5000,\"idleMillis\":2,\"clientBytes\":1234,\"serverBytes\":5678,\"recoverable\":true,"
                 + "\"reason\":null,\"user\":null,\"openChannels\":null,"
-                + "\"model\":{\"answeredLines\":3,\"partialAnswerBytes\":1}}", sessions.get(0).toString(),
+                + "\"model\":{\"answeredLines\":3,\"partialAnswerBytes\":1},\"resuming\":false}", sessions.get(0).toString(),
                 "line-echo: no user, the Resume record as the model");
         assertEquals("{\"client\":\"10.213.0.11:40001\",\"server\":\"10.213.0.100:7000\",\"protocol\":\"line-echo\","
                 + "\"ageMillis\":65000,\"idleMillis\":2,\"clientBytes\":1234,\"serverBytes\":5678,\"recoverable\":true,"
                 + "\"reason\":null,\"user\":\"alice\",\"openChannels\":2,"
-                + "\"model\":{\"user\":\"alice\",\"openChannels\":2,\"channelTypes\":[\"session\",\"direct-tcpip\"]}}",
+                + "\"model\":{\"user\":\"alice\",\"openChannels\":2,\"channelTypes\":[\"session\",\"direct-tcpip\"]},"
+                + "\"resuming\":false}",
                 sessions.get(1).toString(), "a SessionSummary gives user and channels");
         assertEquals(false, sessions.get(2).get("recoverable").asBoolean());
         assertEquals("s->c: a hole in the captured server data", sessions.get(2).get("reason").asText());
