@@ -52,7 +52,6 @@ class ApplianceDaemonStatusTest {
                 service.ports = 7000
                 service.protocol = line-echo
                 primary.heartbeat = 10.213.0.2:7000
-                service.protocol = line-echo
                 state.dir = %s
                 """.formatted(dir.resolve("state"))));
         ApplianceDaemon daemon = new ApplianceDaemon(config);

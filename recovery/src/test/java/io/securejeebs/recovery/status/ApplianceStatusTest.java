@@ -35,7 +35,6 @@ class ApplianceStatusTest {
                 service.ports = 7000
                 service.protocol = line-echo
                 primary.heartbeat = 10.213.0.2:7000
-                service.protocol = line-echo
                 state.dir = /var/lib/sj-test
                 """));
     }
