@@ -116,6 +116,8 @@ final class SshLab implements AutoCloseable {
             LogFiles.awaitLine(s.primaryLog, l -> l.contains("listening on"), Duration.ofSeconds(60), s.primary);
             s.appliance = lab.spawn(Lab.APPLIANCE, s.applianceLog, launcher, "run", "--config", applianceConf.toString());
             LogFiles.awaitLine(s.applianceLog, l -> l.contains("is alive"), Duration.ofSeconds(60), s.appliance);
+            // A production appliance runs for a long time before a failover: let its start-up warm-up finish.
+            LogFiles.awaitLine(s.applianceLog, l -> l.contains("recovery warm-up"), Duration.ofSeconds(60), s.appliance);
             return s;
         } catch (Exception | Error e) {
             s.close();
