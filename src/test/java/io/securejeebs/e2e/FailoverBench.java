@@ -106,8 +106,8 @@ class FailoverBench {
         System.out.println();
         System.out.println("detect: crash to the primary declared dead (mean); failover: declared dead to the last session");
         System.out.println("installed (mean); replay(max): the slowest session's CPR replay and install (mean over runs).");
-        System.out.println("The rest of the echo time is the client's retransmission clock: its keystrokes, sent into");
-        System.out.println("the void at the crash, are retransmitted (~0.2, 0.6, 1.4 s...) and reach the restored socket.");
+        System.out.println("The keystrokes typed after the crash were captured and wait in the restored socket's receive");
+        System.out.println("queue; the rest of the echo time is the new login shell reading and answering them.");
         System.out.println("Paper: Wu, Burt, Thurimella, ACSAC 2003, 19 s for one session.");
     }
 
