@@ -15,16 +15,11 @@ import io.securejeebs.monitor.tcp.TcpSegment;
 import io.securejeebs.monitor.tcp.WatchedServices;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.PipedInputStream;
 import java.io.PipedOutputStream;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
 import java.lang.ref.Reference;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -159,13 +154,20 @@ public final class IdleSessionFootprint {
 
     private static Recording record(BuiltinCiphers cipher) throws Exception {
         Recording rec = new Recording();
+        boolean[] recording = {true}; // what follows the idle point is not part of the recording
         List<KexRecord> exported = new ArrayList<>();
         try (BenchSshServer server = BenchSshServer.start("127.0.0.1", 0, "footprint", r -> {
                     synchronized (exported) {
                         exported.add(r);
                     }
                 }, "pw", null, System.out);
-             Relay relay = new Relay(server.port(), rec);
+             TappedRelay relay = new TappedRelay(server.port(), (fromClient, data, length) -> {
+                 synchronized (rec) {
+                     if (recording[0]) {
+                         rec.chunks.add(new Chunk(fromClient, Arrays.copyOf(data, length)));
+                     }
+                 }
+             });
              SshClient client = SshClient.setUpDefaultClient()) {
             if (cipher != null) {
                 client.setCipherFactories(List.of(cipher));
@@ -188,7 +190,7 @@ public final class IdleSessionFootprint {
                 }
                 relay.awaitQuiet(300);
                 synchronized (rec) {
-                    relay.stopRecording();
+                    recording[0] = false;
                 }
                 rec.cipher = session.getNegotiatedKexParameter(KexProposalOption.S2CENC);
             }
@@ -212,83 +214,6 @@ public final class IdleSessionFootprint {
                 throw new IllegalStateException("the shell did not echo '" + text.strip() + "'");
             }
             Thread.sleep(5);
-        }
-    }
-
-    /** A TCP relay on 127.0.0.1 for one connection, recording both directions in order until told to stop. */
-    private static final class Relay implements AutoCloseable {
-        private final ServerSocket listener = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-        private final int serverPort;
-        private final Recording rec;
-        private volatile boolean recording = true;
-        private volatile long lastActivity = System.nanoTime();
-        private Socket client;
-        private Socket server;
-
-        Relay(int serverPort, Recording rec) throws IOException {
-            this.serverPort = serverPort;
-            this.rec = rec;
-            Thread t = new Thread(this::accept, "footprint-relay");
-            t.setDaemon(true);
-            t.start();
-        }
-
-        int port() {
-            return listener.getLocalPort();
-        }
-
-        private void accept() {
-            try {
-                client = listener.accept();
-                server = new Socket(InetAddress.getLoopbackAddress(), serverPort);
-                pump(client.getInputStream(), server.getOutputStream(), true);
-                pump(server.getInputStream(), client.getOutputStream(), false);
-            } catch (IOException ignored) {
-                // closed
-            }
-        }
-
-        private void pump(InputStream in, OutputStream out, boolean fromClient) {
-            Thread t = new Thread(() -> {
-                byte[] buf = new byte[16384];
-                try {
-                    for (int n; (n = in.read(buf)) > 0; ) {
-                        lastActivity = System.nanoTime();
-                        synchronized (rec) { // recorded before it is forwarded: an answer never precedes its cause
-                            if (recording) {
-                                rec.chunks.add(new Chunk(fromClient, Arrays.copyOf(buf, n)));
-                            }
-                        }
-                        out.write(buf, 0, n);
-                        out.flush();
-                    }
-                } catch (IOException ignored) {
-                    // closed
-                }
-            }, fromClient ? "footprint-c2s" : "footprint-s2c");
-            t.setDaemon(true);
-            t.start();
-        }
-
-        void awaitQuiet(long millis) throws InterruptedException {
-            while ((System.nanoTime() - lastActivity) / 1_000_000 < millis) {
-                Thread.sleep(10);
-            }
-        }
-
-        void stopRecording() {
-            recording = false;
-        }
-
-        @Override
-        public void close() throws IOException {
-            listener.close();
-            if (client != null) {
-                client.close();
-            }
-            if (server != null) {
-                server.close();
-            }
         }
     }
 

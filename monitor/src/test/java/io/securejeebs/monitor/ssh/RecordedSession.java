@@ -1,5 +1,7 @@
 package io.securejeebs.monitor.ssh;
 
+import io.securejeebs.monitor.bench.TappedRelay;
+
 import io.securejeebs.keyexport.KexRecord;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

@@ -1,5 +1,7 @@
 package io.securejeebs.monitor.ssh;
 
+import io.securejeebs.monitor.bench.TappedRelay;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;

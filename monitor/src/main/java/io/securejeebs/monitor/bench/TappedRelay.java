@@ -1,4 +1,4 @@
-package io.securejeebs.monitor.ssh;
+package io.securejeebs.monitor.bench;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -8,11 +8,12 @@ import java.net.ServerSocket;
 import java.net.Socket;
 
 /**
- * TEST FIXTURE: a TCP relay on 127.0.0.1 that forwards one connection to a server and hands every chunk
- * of both directions, in order, to a tap: the bytes the tracker would reassemble from a capture.
+ * A TCP relay on 127.0.0.1 that forwards one connection to a server and hands every chunk of both
+ * directions, in order, to a tap before forwarding it (an answer is never tapped before its cause): the
+ * bytes the tracker would reassemble from a capture. For benchmarks and tests on loopback.
  */
-final class TappedRelay implements AutoCloseable {
-    interface Tap {
+public final class TappedRelay implements AutoCloseable {
+    public interface Tap {
         void onBytes(boolean fromClient, byte[] data, int length);
     }
 
@@ -23,7 +24,7 @@ final class TappedRelay implements AutoCloseable {
     private Socket client;
     private Socket server;
 
-    TappedRelay(int serverPort, Tap tap) throws IOException {
+    public TappedRelay(int serverPort, Tap tap) throws IOException {
         this.listener = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
         this.serverPort = serverPort;
         this.tap = tap;
@@ -32,7 +33,7 @@ final class TappedRelay implements AutoCloseable {
         t.start();
     }
 
-    int port() {
+    public int port() {
         return listener.getLocalPort();
     }
 
@@ -66,7 +67,7 @@ final class TappedRelay implements AutoCloseable {
     }
 
     /** Waits until no byte has moved either way for {@code quietMillis}: a quiet moment. */
-    void awaitQuiet(long quietMillis) throws InterruptedException {
+    public void awaitQuiet(long quietMillis) throws InterruptedException {
         while ((System.nanoTime() - lastActivityNanos) / 1_000_000 < quietMillis) {
             Thread.sleep(20);
         }
