@@ -106,6 +106,10 @@ class SshFailoverScenariosIT {
             int end = 0;
             while (m.find()) {
                 assertEquals(m.start(), end, "garbage between lines at offset " + end);
+                if (Long.parseLong(m.group(1)) != expected && m.end() == before.length()
+                        && ("L" + expected).startsWith("L" + m.group(1))) {
+                    break; // the cut line, followed by the line break the recovered side starts with
+                }
                 assertEquals(expected, Long.parseLong(m.group(1)), "line out of order");
                 expected++;
                 end = m.end();
