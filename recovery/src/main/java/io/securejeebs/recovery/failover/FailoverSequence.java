@@ -51,8 +51,20 @@ public final class FailoverSequence {
         }
     }
 
+    /**
+     * Waits until the capture has processed every frame it took before the call (see
+     * {@code LiveCapture#awaitCaughtUp}); the state read for each connection's recovery must include its last
+     * captured bytes.
+     */
+    @FunctionalInterface
+    public interface CaptureBarrier {
+        /** @return a line for the failover report */
+        String awaitCaughtUp() throws IOException;
+    }
+
     private final ConnectionTable table;
     private Hooks hooks = new Hooks() {};
+    private CaptureBarrier capture = () -> "no live capture";
     private final NftGuard guard;
     private final VipTakeover vip;
     private final ConnectionTakeover takeover;
@@ -73,6 +85,11 @@ public final class FailoverSequence {
 
     public FailoverSequence withHooks(Hooks hooks) {
         this.hooks = hooks;
+        return this;
+    }
+
+    public FailoverSequence withCaptureBarrier(CaptureBarrier capture) {
+        this.capture = capture;
         return this;
     }
 
@@ -110,6 +127,8 @@ public final class FailoverSequence {
                     recoverable.size() + " connection(s) guarded");
             step(report, t0, "take-vip", vip::addAddress, "VIP added");
             step(report, t0, "gratuitous-arp", () -> vip.announce(garpCount), garpCount + " sent");
+            String[] caughtUp = new String[1];
+            step(report, t0, "capture-caught-up", () -> caughtUp[0] = capture.awaitCaughtUp(), () -> caughtUp[0]);
             String[] started = new String[1];
             step(report, t0, "start-services", () -> started[0] = hooks.startServices(), () -> started[0]);
         } catch (IOException e) {
