@@ -1,8 +1,5 @@
 package io.securejeebs.monitor.bench;
 
-import io.securejeebs.keyexport.KexRecord;
-import io.securejeebs.keyexport.KexRecordCodec;
-import io.securejeebs.keyexport.wire.MalformedEncodingException;
 import io.securejeebs.monitor.ssh.KexRecordSource;
 import io.securejeebs.monitor.ssh.SshSessionModel;
 import io.securejeebs.monitor.ssh.SshSessionTracker;
@@ -11,7 +8,6 @@ import io.securejeebs.monitor.tcp.ConnectionTable;
 import io.securejeebs.monitor.tcp.Endpoint;
 import io.securejeebs.monitor.tcp.FrameCounters;
 import io.securejeebs.monitor.tcp.FrameDecoder;
-import io.securejeebs.monitor.tcp.TcpSegment;
 import io.securejeebs.monitor.tcp.WatchedServices;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -23,13 +19,9 @@ import java.lang.ref.Reference;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import org.apache.sshd.client.SshClient;
 import org.apache.sshd.client.channel.ChannelShell;
-import org.apache.sshd.client.session.ClientSession;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
-import org.apache.sshd.common.kex.KexProposalOption;
 
 /**
  * Heap per idle SSH session in the monitor. One real session is recorded in this JVM (a MINA client
@@ -82,16 +74,8 @@ public final class IdleSessionFootprint {
                 throw new IllegalArgumentException("cipher '" + cipher + "' is not one MINA SSHD supports here");
             }
         }
-        Recording rec = record(only);
-        byte[] record = KexRecordCodec.encode(rec.record);
-        // Each tracker gets its own copy, as each would from the database; on the caller's thread.
-        KexRecordSource source = (key, ordinal, delivery) -> {
-            try {
-                delivery.record(KexRecordCodec.decode(record));
-            } catch (MalformedEncodingException e) {
-                delivery.failed(e.getMessage());
-            }
-        };
+        RecordedSshSession rec = record(only);
+        KexRecordSource source = rec.recordSource(); // each tracker gets its own copy, as from the database
         FrameCounters counters = new FrameCounters();
         List<SshSessionTracker> trackers = new ArrayList<>(sessions);
         ConnectionTable table = new ConnectionTable(new WatchedServices(List.of(SERVER), List.of(22)), (key, updates) -> {
@@ -120,7 +104,7 @@ public final class IdleSessionFootprint {
         }
         Reference.reachabilityFence(trackers);
         Reference.reachabilityFence(table);
-        return new Result(sessions, recoverable, rec.cipher, rec.clientBytes(), rec.serverBytes(), before, after);
+        return new Result(sessions, recoverable, rec.cipher(), rec.clientBytes(), rec.serverBytes(), before, after);
     }
 
     private static long usedHeapAfterGc() throws InterruptedException {
@@ -135,73 +119,22 @@ public final class IdleSessionFootprint {
 
     // ---------------------------------------------------------------- the recorded session
 
-    /** Both directions' bytes in the order the relay saw them, and the session's KEX record. */
-    private record Chunk(boolean fromClient, byte[] data) {}
-
-    private static final class Recording {
-        final List<Chunk> chunks = new ArrayList<>();
-        KexRecord record;
-        String cipher;
-
-        long clientBytes() {
-            return chunks.stream().filter(Chunk::fromClient).mapToLong(c -> c.data.length).sum();
-        }
-
-        long serverBytes() {
-            return chunks.stream().filter(c -> !c.fromClient).mapToLong(c -> c.data.length).sum();
-        }
-    }
-
-    private static Recording record(BuiltinCiphers cipher) throws Exception {
-        Recording rec = new Recording();
-        boolean[] recording = {true}; // what follows the idle point is not part of the recording
-        List<KexRecord> exported = new ArrayList<>();
-        try (BenchSshServer server = BenchSshServer.start("127.0.0.1", 0, "footprint", r -> {
-                    synchronized (exported) {
-                        exported.add(r);
-                    }
-                }, "pw", null, System.out);
-             TappedRelay relay = new TappedRelay(server.port(), (fromClient, data, length) -> {
-                 synchronized (rec) {
-                     if (recording[0]) {
-                         rec.chunks.add(new Chunk(fromClient, Arrays.copyOf(data, length)));
-                     }
-                 }
-             });
-             SshClient client = SshClient.setUpDefaultClient()) {
-            if (cipher != null) {
-                client.setCipherFactories(List.of(cipher));
+    /** A pty shell in which two commands are typed, then nothing: an idle interactive session. */
+    private static RecordedSshSession record(BuiltinCiphers cipher) throws Exception {
+        return RecordedSshSession.record(cipher, session -> {
+            ChannelShell shell = session.createShellChannel();
+            shell.setPtyType("xterm-256color");
+            shell.setPtyColumns(80);
+            shell.setPtyLines(24);
+            PipedOutputStream typing = new PipedOutputStream();
+            shell.setIn(new PipedInputStream(typing, 1 << 16));
+            ByteArrayOutputStream echoed = new ByteArrayOutputStream();
+            shell.setOut(echoed);
+            shell.open().verify(T);
+            for (String line : List.of("ls -l\n", "echo hello\n")) {
+                type(typing, echoed, line);
             }
-            client.start();
-            try (ClientSession session = client.connect("alice", "127.0.0.1", relay.port()).verify(T).getSession()) {
-                session.addPasswordIdentity("pw");
-                session.auth().verify(T);
-                ChannelShell shell = session.createShellChannel();
-                shell.setPtyType("xterm-256color");
-                shell.setPtyColumns(80);
-                shell.setPtyLines(24);
-                PipedOutputStream typing = new PipedOutputStream();
-                shell.setIn(new PipedInputStream(typing, 1 << 16));
-                ByteArrayOutputStream echoed = new ByteArrayOutputStream();
-                shell.setOut(echoed);
-                shell.open().verify(T);
-                for (String line : List.of("ls -l\n", "echo hello\n")) {
-                    type(typing, echoed, line);
-                }
-                relay.awaitQuiet(300);
-                synchronized (rec) {
-                    recording[0] = false;
-                }
-                rec.cipher = session.getNegotiatedKexParameter(KexProposalOption.S2CENC);
-            }
-        }
-        synchronized (exported) {
-            if (exported.size() != 1) {
-                throw new IllegalStateException("expected one KEX record, got " + exported.size());
-            }
-            rec.record = exported.get(0);
-        }
-        return rec;
+        }, 300);
     }
 
     private static void type(PipedOutputStream in, ByteArrayOutputStream out, String text) throws Exception {
@@ -220,118 +153,8 @@ public final class IdleSessionFootprint {
     // ---------------------------------------------------------------- replay as TCP
 
     /** Feeds the recording to the table as one connection from {@code clientAddress:clientPort}. */
-    private static void replay(Recording rec, ConnectionTable table, FrameDecoder decoder, int clientAddress,
+    private static void replay(RecordedSshSession rec, ConnectionTable table, FrameDecoder decoder, int clientAddress,
                                int clientPort) {
-        Wire w = new Wire(table, decoder, clientAddress, clientPort);
-        w.handshake();
-        for (Chunk c : rec.chunks) {
-            for (int off = 0; off < c.data.length; off += MSS) {
-                w.data(c.fromClient, c.data, off, Math.min(MSS, c.data.length - off));
-            }
-            w.ack(!c.fromClient);
-        }
-    }
-
-    /** Builds and decodes the frames of one synthetic connection, both sequence spaces kept. */
-    private static final class Wire {
-        private final ConnectionTable table;
-        private final FrameDecoder decoder;
-        private final int clientAddress;
-        private final int clientPort;
-        private int clientSeq = 0x1000_0000;
-        private int serverSeq = 0x7000_0000;
-        private int ts = 1000;
-        private long micros = 1_700_000_000_000_000L;
-
-        Wire(ConnectionTable table, FrameDecoder decoder, int clientAddress, int clientPort) {
-            this.table = table;
-            this.decoder = decoder;
-            this.clientAddress = clientAddress;
-            this.clientPort = clientPort;
-        }
-
-        void handshake() {
-            send(true, clientSeq, 0, TcpSegment.SYN, true, null, 0, 0);
-            clientSeq++;
-            send(false, serverSeq, clientSeq, TcpSegment.SYN | TcpSegment.ACK, true, null, 0, 0);
-            serverSeq++;
-            ack(true);
-        }
-
-        void data(boolean fromClient, byte[] b, int off, int len) {
-            int seq = fromClient ? clientSeq : serverSeq;
-            send(fromClient, seq, fromClient ? serverSeq : clientSeq, TcpSegment.ACK | TcpSegment.PSH, false, b, off, len);
-            if (fromClient) {
-                clientSeq += len;
-            } else {
-                serverSeq += len;
-            }
-        }
-
-        void ack(boolean fromClient) {
-            send(fromClient, fromClient ? clientSeq : serverSeq, fromClient ? serverSeq : clientSeq, TcpSegment.ACK,
-                    false, null, 0, 0);
-        }
-
-        private void send(boolean fromClient, int seq, int ack, int flags, boolean syn, byte[] b, int off, int len) {
-            int optLen = syn ? 20 : 12; // SYN: MSS, SACK-permitted, timestamps, window scale; else timestamps
-            int tcpLen = 20 + optLen;
-            byte[] f = new byte[14 + 20 + tcpLen + len];
-            f[12] = 0x08; // IPv4
-            int ip = 14;
-            int total = 20 + tcpLen + len;
-            f[ip] = 0x45;
-            f[ip + 2] = (byte) (total >> 8);
-            f[ip + 3] = (byte) total;
-            f[ip + 6] = 0x40; // DF
-            f[ip + 8] = 64;
-            f[ip + 9] = 6;
-            put32(f, ip + 12, fromClient ? clientAddress : SERVER);
-            put32(f, ip + 16, fromClient ? SERVER : clientAddress);
-            int t = ip + 20;
-            int src = fromClient ? clientPort : 22;
-            int dst = fromClient ? 22 : clientPort;
-            f[t] = (byte) (src >> 8);
-            f[t + 1] = (byte) src;
-            f[t + 2] = (byte) (dst >> 8);
-            f[t + 3] = (byte) dst;
-            put32(f, t + 4, seq);
-            put32(f, t + 8, ack);
-            f[t + 12] = (byte) ((tcpLen / 4) << 4);
-            f[t + 13] = (byte) flags;
-            f[t + 14] = (byte) 0x01; // window 502 << 7
-            f[t + 15] = (byte) 0xf6;
-            int o = t + 20;
-            if (syn) {
-                f[o] = 2; f[o + 1] = 4; f[o + 2] = (byte) (MSS + 12 >> 8); f[o + 3] = (byte) (MSS + 12);
-                f[o + 4] = 4; f[o + 5] = 2;
-                o += 6;
-            } else {
-                f[o] = 1; f[o + 1] = 1;
-                o += 2;
-            }
-            f[o] = 8; f[o + 1] = 10;
-            put32(f, o + 2, ts++);
-            put32(f, o + 6, ts - 2);
-            o += 10;
-            if (syn) {
-                f[o] = 1; f[o + 1] = 3; f[o + 2] = 3; f[o + 3] = 7;
-            }
-            if (len > 0) {
-                System.arraycopy(b, off, f, t + tcpLen, len);
-            }
-            TcpSegment s = decoder.decode(f, micros += 10);
-            if (s == null) {
-                throw new IllegalStateException("a synthetic frame did not decode");
-            }
-            table.onSegment(s);
-        }
-
-        private static void put32(byte[] b, int i, int v) {
-            b[i] = (byte) (v >>> 24);
-            b[i + 1] = (byte) (v >>> 16);
-            b[i + 2] = (byte) (v >>> 8);
-            b[i + 3] = (byte) v;
-        }
+        rec.replay(table, decoder, SERVER, clientAddress, clientPort, MSS);
     }
 }
