@@ -116,8 +116,7 @@ final class SshLab implements AutoCloseable {
             LogFiles.awaitLine(s.primaryLog, l -> l.contains("listening on"), Duration.ofSeconds(60), s.primary);
             s.appliance = lab.spawn(Lab.APPLIANCE, s.applianceLog, launcher, "run", "--config", applianceConf.toString());
             LogFiles.awaitLine(s.applianceLog, l -> l.contains("is alive"), Duration.ofSeconds(60), s.appliance);
-            // A production appliance runs for a long time before a failover: let its start-up warm-up finish.
-            LogFiles.awaitLine(s.applianceLog, l -> l.contains("recovery warm-up"), Duration.ofSeconds(60), s.appliance);
+            s.awaitWarmUps();
             return s;
         } catch (Exception | Error e) {
             s.close();
@@ -217,6 +216,13 @@ final class SshLab implements AutoCloseable {
         applianceLog = work.resolve("appliance-" + (++applianceRuns) + ".log");
         appliance = lab.spawn(Lab.APPLIANCE, applianceLog, Lab.launcher(), "run", "--config", applianceConf.toString());
         LogFiles.awaitLine(applianceLog, l -> l.contains("is alive"), Duration.ofSeconds(60), appliance);
+        awaitWarmUps();
+    }
+
+    /** A production appliance runs for a long time before a failover: lets its start-up warm-ups finish. */
+    private void awaitWarmUps() throws Exception {
+        LogFiles.awaitLine(applianceLog, l -> l.contains("recovery warm-up"), Duration.ofSeconds(60), appliance);
+        LogFiles.awaitLine(applianceLog, l -> l.contains("tracking warm-up done"), Duration.ofSeconds(60), appliance);
     }
 
     /** Cuts the primary's network, then SIGKILLs it (scripts/lab crash-primary). Returns System.nanoTime(). */

@@ -26,6 +26,7 @@ import java.util.List;
 import io.securejeebs.monitor.app.LineEchoTracker;
 import io.securejeebs.monitor.capture.CaptureException;
 import io.securejeebs.monitor.capture.LiveCapture;
+import io.securejeebs.monitor.warmup.TrackingWarmUp;
 import io.securejeebs.monitor.tcp.ConnectionTable;
 import io.securejeebs.monitor.tcp.FrameCounters;
 import io.securejeebs.recovery.config.ApplianceConfig;
@@ -44,7 +45,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
-import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -75,6 +75,10 @@ public final class ApplianceDaemon implements AutoCloseable {
     private volatile CheckpointWriter checkpointWriter;
     private final RecoveryServer recoveryServer;
     private volatile LiveCapture capture;
+    /** The primary's ciphers, whose tracking is warmed up at start (none: no warm-up). */
+    private List<String> warmUpCiphers = List.of();
+    /** How long a failover waits for the capture to have followed every frame taken before it. */
+    private static final Duration CAPTURE_CATCH_UP_LIMIT = Duration.ofMillis(500);
     private final Heartbeat heartbeat;
     private volatile FailoverReport lastFailover;
     private final ObjectMapper json = new ObjectMapper();
@@ -125,6 +129,7 @@ public final class ApplianceDaemon implements AutoCloseable {
                     new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), RecoveryPreamble.newKey()));
             takeover = new SshTakeover(recoveryServer, Duration.ofSeconds(10), config.shellHistoryLines() > 0);
             RecoveryWarmUp.startInBackground(primary);
+            warmUpCiphers = config.trackingWarmUp() ? primary.ciphers() : List.of();
             hooks = new FailoverSequence.Hooks() {
                 @Override
                 public String fence() throws IOException {
@@ -160,9 +165,33 @@ public final class ApplianceDaemon implements AutoCloseable {
                 config.maxConnections(), counters);
         this.failover = new FailoverSequence(table, guard, vip,
                 takeover, config.garpCount(), Runtime.getRuntime().availableProcessors() * 2, config.stateDir())
-                .withHooks(hooks);
+                .withHooks(hooks)
+                .withCaptureBarrier(this::awaitCaptureCaughtUp);
         this.heartbeat = new Heartbeat(config.heartbeatTarget(), config.heartbeatInterval(), config.heartbeatMisses(),
                 this::onPrimaryDead);
+    }
+
+    /**
+     * The capture hands frames over a block at a time: before the connections' state is read for their
+     * recovery, every frame captured so far must have been followed. Never fails the failover: traffic that
+     * does not pause (clients retransmitting to the dead primary pause between tries) only makes it wait longer.
+     */
+    private String awaitCaptureCaughtUp() throws IOException {
+        LiveCapture c = capture;
+        if (c == null) {
+            return "no live capture";
+        }
+        try {
+            if (c.awaitCaughtUp(CAPTURE_CATCH_UP_LIMIT)) {
+                return "every captured frame followed";
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for the capture to catch up", e);
+        }
+        log.warn("the capture did not catch up within {} ms: the sessions' state may miss their last frames",
+                CAPTURE_CATCH_UP_LIMIT.toMillis());
+        return "not caught up within " + CAPTURE_CATCH_UP_LIMIT.toMillis() + " ms";
     }
 
     private String runFence() throws IOException {
@@ -194,6 +223,9 @@ public final class ApplianceDaemon implements AutoCloseable {
                     CheckpointWriter.DEFAULT_COALESCE).start();
         }
         capture = LiveCapture.start(config.capture(), table, counters);
+        if (!warmUpCiphers.isEmpty()) {
+            TrackingWarmUp.standard().startInBackground(warmUpCiphers);
+        }
         heartbeat.start();
         control = ControlServer.start(config.controlSocket(),
                 config.stateDir().equals(config.controlSocket().getParent()), LocalJsonServer.Limits.DEFAULT,

@@ -64,13 +64,22 @@ public final class CaptureBenchmark {
 
     /**
      * The tracking alone, without the kernel's capture: a capture file's frames, loaded into memory
-     * first, fed through the decoder, the table and the trackers on this one thread, twice with fresh
-     * trackers ({@code trackers} is asked once per pass). The first pass warms the JIT and the record
-     * path and is not timed; the second prints {@code REPLAY seconds=.. frames=.. bytes=.. mbit_per_s=..}
-     * and the connections' end states, as {@link #run} does.
+     * first, fed through the decoder, the table and the trackers on this one thread, {@code passes} + 1
+     * times with fresh trackers ({@code trackers} is asked once per pass). The first pass warms the JIT and
+     * the record path and is not timed; the others are, and the median one is printed as
+     * {@code REPLAY seconds=.. frames=.. bytes=.. mbit_per_s=.. passes=.. min_mbit_per_s=.. max_mbit_per_s=..},
+     * with the last pass's connection end states, as {@link #run} does.
      */
     public static void replay(CaptureFile file, WatchedServices watched, Supplier<ApplicationTrackerFactory> trackers,
                               PrintStream out) throws CaptureException {
+        replay(file, watched, trackers, 1, out);
+    }
+
+    public static void replay(CaptureFile file, WatchedServices watched, Supplier<ApplicationTrackerFactory> trackers,
+                              int passes, PrintStream out) throws CaptureException {
+        if (passes < 1) {
+            throw new IllegalArgumentException("passes must be at least 1, not " + passes);
+        }
         List<byte[]> frames = new ArrayList<>();
         List<Long> times = new ArrayList<>();
         long bytes = 0;
@@ -82,8 +91,8 @@ public final class CaptureBenchmark {
             bytes += f.length;
         }
         ConnectionTable table = null;
-        long nanos = 0;
-        for (int pass = 0; pass < 2; pass++) {
+        long[] timed = new long[passes];
+        for (int pass = 0; pass <= passes; pass++) {
             FrameCounters counters = new FrameCounters();
             table = new ConnectionTable(watched, trackers.get(), 64L << 20, 10_000, counters);
             FrameDecoder decoder = new FrameDecoder(file.linkType(), counters);
@@ -94,12 +103,18 @@ public final class CaptureBenchmark {
                     table.onSegment(s);
                 }
             }
-            nanos = System.nanoTime() - t0;
+            if (pass > 0) {
+                timed[pass - 1] = System.nanoTime() - t0;
+            }
         }
-        double seconds = nanos / 1e9;
+        java.util.Arrays.sort(timed);
+        double seconds = timed[passes / 2] / 1e9;
+        double slowest = timed[passes - 1] / 1e9;
+        double fastest = timed[0] / 1e9;
         Map<TcpConnection.State, Integer> states = table.countByState();
-        out.printf("REPLAY seconds=%.3f frames=%d bytes=%d connections=%d mbit_per_s=%.1f established=%d closed=%d "
-                        + "unrecoverable=%d%s%n", seconds, frames.size(), bytes, table.size(), bytes * 8 / seconds / 1e6,
+        out.printf("REPLAY seconds=%.3f frames=%d bytes=%d connections=%d mbit_per_s=%.1f passes=%d min_mbit_per_s=%.1f"
+                        + " max_mbit_per_s=%.1f established=%d closed=%d unrecoverable=%d%s%n", seconds, frames.size(), bytes,
+                table.size(), bytes * 8 / seconds / 1e6, passes, bytes * 8 / slowest / 1e6, bytes * 8 / fastest / 1e6,
                 states.getOrDefault(TcpConnection.State.ESTABLISHED, 0), states.getOrDefault(TcpConnection.State.CLOSED, 0),
                 states.getOrDefault(TcpConnection.State.UNRECOVERABLE, 0),
                 read.complete() ? "" : " truncated=yes");

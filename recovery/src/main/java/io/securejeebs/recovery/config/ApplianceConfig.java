@@ -28,6 +28,9 @@ import java.util.Set;
  * @param checkpointRetention checkpoints not written for this long are dropped when the appliance starts, and a
  *                            connection resumed from one that shows no traffic for this long is forgotten
  *                            ({@code monitor.checkpoint-retention}; SSH only)
+ * @param trackingWarmUp whether the daemon runs the SSH tracking path over recorded loopback sessions at start,
+ *                       so that it follows bulk traffic at compiled speed from the first session
+ *                       ({@code monitor.warm-up}; SSH only)
  */
 public record ApplianceConfig(
         String sourceName,
@@ -51,7 +54,8 @@ public record ApplianceConfig(
         Duration arpProbeWait,
         Path controlSocket,
         Duration checkpointInterval,
-        Duration checkpointRetention) {
+        Duration checkpointRetention,
+        boolean trackingWarmUp) {
 
     public static final Set<String> PROTOCOLS = Set.of(LineEchoTracker.PROTOCOL, SshSessionTracker.PROTOCOL);
     /** The control socket's name in state.dir, unless control.socket says otherwise. */
@@ -79,6 +83,8 @@ public record ApplianceConfig(
         int snaplen = f.integer("capture.snaplen", 262_144, 1514, 262_144);
         long buffer = f.bytes("capture.buffer", 64L << 20, 1L << 20, 2L << 30);
         boolean promiscuous = f.bool("capture.promiscuous", true);
+        Duration blockTimeout = f.duration("capture.block-timeout", CaptureSettings.DEFAULT_BLOCK_TIMEOUT,
+                Duration.ofMillis(1), Duration.ofSeconds(1));
         Ipv4Prefix vip = f.ipv4Prefix("service.vip");
         List<Integer> ports = f.ports("service.ports", List.of(22));
         String serviceInterface = f.string("service.interface", iface);
@@ -109,7 +115,8 @@ public record ApplianceConfig(
         }
         CaptureSettings capture;
         try {
-            capture = new CaptureSettings(iface, snaplen, (int) Math.min(buffer, Integer.MAX_VALUE), promiscuous);
+            capture = new CaptureSettings(iface, snaplen, (int) Math.min(buffer, Integer.MAX_VALUE), promiscuous,
+                    blockTimeout);
         } catch (IllegalArgumentException e) {
             throw f.error("capture.interface", e.getMessage());
         }
@@ -118,6 +125,7 @@ public record ApplianceConfig(
         int shellHistory = 0;
         Duration checkpointInterval = null;
         Duration checkpointRetention = null;
+        boolean trackingWarmUp = false;
         if (SshSessionTracker.PROTOCOL.equals(protocol)) {
             String url = f.requiredString("records.database.url");
             if (!url.startsWith("jdbc:mysql://") && !url.startsWith("jdbc:mariadb://")) {
@@ -135,6 +143,7 @@ public record ApplianceConfig(
                     Duration.ofMillis(100), Duration.ofHours(1));
             checkpointRetention = f.duration("monitor.checkpoint-retention", DEFAULT_CHECKPOINT_RETENTION,
                     Duration.ofMinutes(1), Duration.ofDays(365));
+            trackingWarmUp = f.bool("monitor.warm-up", true);
         }
         String fence = f.string("failover.fence-command", "");
         Duration arpProbeWait = f.duration("failover.arp-probe-wait", Duration.ofMillis(50), Duration.ofMillis(5),
@@ -143,7 +152,7 @@ public record ApplianceConfig(
         return new ApplianceConfig(f.name(), capture, vip, ports, serviceInterface, protocol, heartbeat,
                 interval, misses, maxBuffer, maxConnections, guardTable, garp, stateDir, records,
                 recoveryPrimaryConfig, shellHistory, fence, arpProbeWait, controlSocket, checkpointInterval,
-                checkpointRetention);
+                checkpointRetention, trackingWarmUp);
     }
 
     private static Path absolutePath(ConfigFile f, String key, String defaultValue) throws ConfigException {

@@ -7,6 +7,7 @@ import io.securejeebs.keyexport.store.SealedRecordStores;
 import io.securejeebs.monitor.app.ApplicationTrackerFactory;
 import io.securejeebs.monitor.bench.BenchSshServer;
 import io.securejeebs.monitor.bench.IdleSessionFootprint;
+import io.securejeebs.monitor.warmup.TrackingWarmUp;
 import io.securejeebs.monitor.capture.CaptureBenchmark;
 import io.securejeebs.monitor.capture.CaptureException;
 import io.securejeebs.monitor.capture.CaptureFile;
@@ -45,7 +46,7 @@ import java.util.concurrent.CountDownLatch;
  * Exit status as the CLI's: 0, 1 runtime failure, 2 bad usage or setup.
  */
 public final class BenchCommands {
-    static final String CAPTURE_USAGE = "usage: securejeebs capture-bench (--interface IF --seconds S | --pcap FILE)"
+    static final String CAPTURE_USAGE = "usage: securejeebs capture-bench (--interface IF --seconds S | --pcap FILE [--passes N])"
             + " --vip IP --port N [--ssh " + KexRecordOptions.USAGE + "]";
     static final String SERVER_USAGE = "usage: securejeebs bench-ssh-server --listen IP:PORT --primary-id ID"
             + " --records-db JDBC_URL --db-user USER --db-password-file FILE --appliance-pub FILE --export-key FILE"
@@ -65,7 +66,7 @@ public final class BenchCommands {
                     ssh = true;
                 } else if (KexRecordOptions.FLAGS.contains(a)) {
                     i = records.accept(args, i);
-                } else if (List.of("--interface", "--vip", "--port", "--seconds", "--pcap").contains(a) && i + 1 < args.size()) {
+                } else if (List.of("--interface", "--vip", "--port", "--seconds", "--pcap", "--passes").contains(a) && i + 1 < args.size()) {
                     o.put(a, args.get(++i));
                 } else {
                     throw new KexRecordOptions.UsageException("unexpected '" + a + "'");
@@ -82,7 +83,12 @@ public final class BenchCommands {
             return 2;
         }
         WatchedServices watched;
+        int passes;
         try {
+            passes = Integer.parseInt(o.getOrDefault("--passes", "1"));
+            if (passes < 1 || passes > 100) {
+                throw new NumberFormatException("--passes must be 1..100, not " + passes);
+            }
             watched = new WatchedServices(List.of(MonitorCommand.server(o.get("--vip") + ":" + o.get("--port")).address()),
                     List.of(Integer.parseInt(o.get("--port"))));
         } catch (KexRecordOptions.UsageException | NumberFormatException e) {
@@ -91,7 +97,7 @@ public final class BenchCommands {
         }
         try {
             if (o.containsKey("--pcap")) {
-                return replay(CaptureFile.open(Path.of(o.get("--pcap"))), watched, ssh ? records : null, out);
+                return replay(CaptureFile.open(Path.of(o.get("--pcap"))), watched, ssh ? records : null, passes, out);
             }
             CaptureSettings settings = new CaptureSettings(o.get("--interface"), 262_144, 64 << 20, true);
             Duration duration = Duration.ofSeconds(Integer.parseInt(o.get("--seconds")));
@@ -100,6 +106,10 @@ public final class BenchCommands {
                 return 0;
             }
             try (KexRecordOptions.Opened opened = records.open(Duration.ofSeconds(5))) {
+                // As the appliance does at start: the tracking path compiled before traffic comes.
+                long w0 = System.nanoTime();
+                List<TrackingWarmUp.Result> warmed = TrackingWarmUp.standard().run(TrackingWarmUp.DEFAULT_CIPHERS);
+                out.printf("WARMUP millis=%d %s%n", (System.nanoTime() - w0) / 1_000_000, TrackingWarmUp.describe(warmed));
                 List<Tracked> trackers = new ArrayList<>();
                 CaptureBenchmark.run(settings, watched, sshTrackers(opened.source(), trackers), duration, out);
                 printSsh(trackers, out);
@@ -117,11 +127,12 @@ public final class BenchCommands {
         }
     }
 
-    private static int replay(CaptureFile file, WatchedServices watched, KexRecordOptions records, PrintStream out)
+    private static int replay(CaptureFile file, WatchedServices watched, KexRecordOptions records, int passes,
+                              PrintStream out)
             throws CaptureException, KexRecordOptions.UsageException, KexRecordOptions.SetupException, ConfigException,
             RecordStoreException {
         if (records == null) {
-            CaptureBenchmark.replay(file, watched, () -> (key, updates) -> new OpaqueStreamTracker(), out);
+            CaptureBenchmark.replay(file, watched, () -> (key, updates) -> new OpaqueStreamTracker(), passes, out);
             return 0;
         }
         try (KexRecordOptions.Opened opened = records.open(Duration.ofSeconds(5))) {
@@ -131,7 +142,7 @@ public final class BenchCommands {
             CaptureBenchmark.replay(file, watched, () -> {
                 trackers.clear(); // only the timed pass's
                 return sshTrackers(source, trackers);
-            }, out);
+            }, passes, out);
             printSsh(trackers, out);
             return 0;
         }
