@@ -29,10 +29,31 @@ public final class SshPacketDecoder {
                 throws PacketDecodingException;
     }
 
+    /**
+     * Says, from the first bytes of a payload, whether the rest must be deciphered too. Only ciphers whose
+     * tag or MAC covers the ciphertext can leave the rest undeciphered, with every packet still
+     * authenticated (chacha20-poly1305); the others always decipher everything.
+     */
+    @FunctionalInterface
+    public interface PayloadPolicy {
+        /**
+         * @param head the payload's first {@code length} bytes, deciphered: the whole payload if it is shorter
+         *             than {@link #PAYLOAD_HEAD}, else that many
+         * @return false to leave the rest as ciphertext: the sink then gets the head alone
+         */
+        boolean wholePayloadNeeded(byte[] head, int offset, int length);
+    }
+
+    /** Payload bytes always deciphered: a message's number and the fixed fields that follow (channel, length). */
+    public static final int PAYLOAD_HEAD = 63;
+
     /** RFC 4253 §6.1 asks for 35000; OpenSSH accepts up to 256 KiB. */
     private static final int MAX_PACKET_LENGTH = 256 * 1024;
 
+    /** MINA's cipher; null for chacha20-poly1305, which {@link #chacha} opens. */
     private final Cipher cipher;
+    private final ChaCha20Poly1305Opener chacha;
+    private PayloadPolicy policy;
     private final Mac mac;
     private final boolean aead;
     private final boolean etm;
@@ -69,11 +90,19 @@ public final class SshPacketDecoder {
     public SshPacketDecoder(DirectionKeys keys, CipherPosition start) throws PacketDecodingException {
         cipherName = keys.cipher();
         try {
-            cipher = BuiltinCiphers.fromFactoryName(keys.cipher()).create();
-            cipher.init(Cipher.Mode.Decrypt, keys.key(), start.ivFor(keys.cipher(), keys.iv()));
-            tagSize = cipher.getAuthenticationTagSize();
+            if (CipherPosition.modeOf(cipherName) == CipherPosition.Mode.CHACHA20_POLY1305) {
+                cipher = null;
+                chacha = new ChaCha20Poly1305Opener(keys.key());
+                tagSize = ChaCha20Poly1305Opener.TAG_LENGTH;
+                blockSize = 8;
+            } else {
+                chacha = null;
+                cipher = BuiltinCiphers.fromFactoryName(keys.cipher()).create();
+                cipher.init(Cipher.Mode.Decrypt, keys.key(), start.ivFor(keys.cipher(), keys.iv()));
+                tagSize = cipher.getAuthenticationTagSize();
+                blockSize = cipher.getCipherBlockSize();
+            }
             aead = tagSize > 0;
-            blockSize = cipher.getCipherBlockSize();
             if (aead) {
                 mac = null;
             } else {
@@ -89,6 +118,15 @@ public final class SshPacketDecoder {
         }
         this.sequence = start.sequence() & 0xffffffffL;
         this.blocks = start.blocks();
+    }
+
+    /**
+     * From now on, asks {@code policy} whether each payload must be deciphered past its head (where the
+     * cipher allows it; see {@link PayloadPolicy}).
+     */
+    public SshPacketDecoder withPayloadPolicy(PayloadPolicy policy) {
+        this.policy = policy;
+        return this;
     }
 
     /** Where the cipher stands before the next packet. */
@@ -121,9 +159,11 @@ public final class SshPacketDecoder {
                     if (available < needed) {
                         break;
                     }
-                    if (aead) {
+                    if (chacha != null) {
+                        chacha.decryptLength(sequence, buffer, start, head);
+                    } else if (aead) {
                         System.arraycopy(buffer, start, head, 0, 4);
-                        cipher.updateAAD(head, 0, 4); // the length is additional data (GCM) or encrypted with K_1 (chacha)
+                        cipher.updateAAD(head, 0, 4); // the length is additional data (GCM)
                     } else if (!etm) {
                         System.arraycopy(buffer, start, head, 0, blockSize);
                         cipher.update(head, 0, blockSize); // decrypt the first block to learn the length
@@ -135,7 +175,14 @@ public final class SshPacketDecoder {
                 if (available < total) {
                     break;
                 }
-                if (aead) {
+                int deciphered = packetLength;
+                if (chacha != null) {
+                    if (!chacha.authenticate(sequence, buffer, start, packetLength)) {
+                        throw new PacketDecodingException("packet " + sequence + ": the Poly1305 tag does not verify");
+                    }
+                    deciphered = Math.min(packetLength, 1 + PAYLOAD_HEAD);
+                    chacha.decrypt(buffer, start + 4, deciphered);
+                } else if (aead) {
                     cipher.update(buffer, start + 4, packetLength); // verifies the tag that follows
                 } else if (etm) {
                     verifyMac(start, 4 + packetLength);
@@ -151,13 +198,21 @@ public final class SshPacketDecoder {
                     throw new PacketDecodingException("packet " + sequence + ": padding " + padding
                             + " does not fit packet length " + packetLength);
                 }
+                int given = payloadLength;
+                if (payloadLength > deciphered - 1) { // the payload goes on past the head (chacha only)
+                    if (policy == null || policy.wholePayloadNeeded(buffer, start + 5, deciphered - 1)) {
+                        chacha.decrypt(buffer, start + 4 + deciphered, packetLength - deciphered);
+                    } else {
+                        given = deciphered - 1; // the rest stays ciphertext, authenticated all the same
+                    }
+                }
                 long seq = sequence;
                 blocks = new CipherPosition(sequence, blocks).after(cipherName, etm || aead ? packetLength : 4 + packetLength).blocks();
                 sequence = (sequence + 1) & 0xffffffffL;
                 packets++;
                 packetLength = -1;
                 start += total;
-                if (!sink.onPacket(seq, buffer, start - total + 5, payloadLength, total)) {
+                if (!sink.onPacket(seq, buffer, start - total + 5, given, total)) {
                     break;
                 }
             }

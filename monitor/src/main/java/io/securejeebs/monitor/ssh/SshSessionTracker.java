@@ -1051,6 +1051,11 @@ public final class SshSessionTracker implements ApplicationTracker {
             requestsAfterPrefix.add(payload);
         }
 
+        /** Whether a hook reads this channel's data in that direction (the data is deciphered only then). */
+        boolean readsData(boolean fromClient) {
+            return fromClient && lines != null;
+        }
+
         ChannelModel model() {
             return new ChannelModel(serverId, clientId, type, serverWindow, serverMaxPacket, clientWindow,
                     clientMaxPacket, pty, env == null ? Map.of() : Map.copyOf(env), command, commandArgument,
@@ -1321,7 +1326,8 @@ public final class SshSessionTracker implements ApplicationTracker {
                 if (decoder != null) {
                     packetsInEarlierEpochs += decoder.packetsDecoded();
                 }
-                decoder = new SshPacketDecoder(directionKeys, new CipherPosition(sequence, 0));
+                decoder = new SshPacketDecoder(directionKeys, new CipherPosition(sequence, 0))
+                        .withPayloadPolicy(this::wholePayloadNeeded);
             } catch (PacketDecodingException e) {
                 throw new TrackingException(name + ": " + e.getMessage());
             }
@@ -1340,7 +1346,7 @@ public final class SshSessionTracker implements ApplicationTracker {
             keyEpoch = waitingFor;
             waitingFor = -1;
             try {
-                decoder = new SshPacketDecoder(directionKeys, resumeAt);
+                decoder = new SshPacketDecoder(directionKeys, resumeAt).withPayloadPolicy(this::wholePayloadNeeded);
             } catch (PacketDecodingException e) {
                 throw new TrackingException(name + ": " + e.getMessage());
             }
@@ -1350,6 +1356,20 @@ public final class SshSessionTracker implements ApplicationTracker {
             phase = Phase.ENCRYPTED;
             dropKeysBothUsed();
             return true;
+        }
+
+        /**
+         * Channel data is followed by its header alone (channel, length: the windows), unless a hook reads the
+         * data of that channel in this direction; every other message is deciphered whole.
+         */
+        private boolean wholePayloadNeeded(byte[] p, int off, int len) {
+            int cmd = p[off] & 0xff;
+            if ((cmd != SshConstants.SSH_MSG_CHANNEL_DATA && cmd != SshConstants.SSH_MSG_CHANNEL_EXTENDED_DATA) || len < 5) {
+                return true;
+            }
+            int recipient = readInt(p, off + 1);
+            Channel ch = fromClient ? byServerId.get(recipient) : byClientId.get(recipient);
+            return ch == null || ch.readsData(fromClient);
         }
 
         /** This direction as it stood at a checkpoint: waiting for the keys of its epoch, fetched again. */

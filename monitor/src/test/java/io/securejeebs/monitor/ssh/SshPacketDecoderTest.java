@@ -214,4 +214,56 @@ class SshPacketDecoderTest {
             }
         }
     }
+
+    /**
+     * chacha20-poly1305: a payload the policy does not want past its head reaches the sink as its head only,
+     * still authenticated (a flipped bit in its undeciphered data is refused), and the packets after it
+     * decode as before. The other ciphers decipher every payload whole, whatever the policy says.
+     */
+    @ParameterizedTest
+    @CsvSource(nullValues = "none", value = {
+            "chacha20-poly1305@openssh.com, none, true",
+            "aes128-gcm@openssh.com, none, false",
+            "aes128-ctr, hmac-sha2-256-etm@openssh.com, false"})
+    void aPayloadLeftUndecipheredIsStillAuthenticated(String cipher, String mac, boolean canSkip) throws Exception {
+        DirectionKeys k = keys(cipher, mac);
+        Encoder enc = new Encoder(k, 40);
+        Random r = new Random(11);
+        List<byte[]> sent = new ArrayList<>();
+        ByteArrayOutputStream wire = new ByteArrayOutputStream();
+        for (int i = 0; i < 12; i++) {
+            byte[] payload = new byte[i % 4 == 2 ? 30 : 100 + r.nextInt(40_000)]; // some shorter than the head
+            r.nextBytes(payload);
+            payload[0] = (byte) (i % 2 == 0 ? 94 : 98); // CHANNEL_DATA, CHANNEL_REQUEST
+            sent.add(payload);
+            wire.write(enc.packet(payload));
+        }
+        byte[] stream = wire.toByteArray();
+        SshPacketDecoder.PayloadPolicy dataHeadOnly = (p, o, l) -> p[o] != 94;
+
+        List<byte[]> got = new ArrayList<>();
+        SshPacketDecoder dec = new SshPacketDecoder(k, 40).withPayloadPolicy(dataHeadOnly);
+        for (int off = 0; off < stream.length; ) {
+            int n = Math.min(stream.length - off, 1 + r.nextInt(5000));
+            dec.feed(stream, off, n, (seq, p, o, l, w) -> got.add(java.util.Arrays.copyOfRange(p, o, o + l)));
+            off += n;
+        }
+        assertEquals(sent.size(), got.size());
+        int heads = 0;
+        for (int i = 0; i < sent.size(); i++) {
+            byte[] whole = sent.get(i);
+            boolean headOnly = canSkip && whole[0] == 94 && whole.length > SshPacketDecoder.PAYLOAD_HEAD;
+            byte[] expected = headOnly ? java.util.Arrays.copyOf(whole, SshPacketDecoder.PAYLOAD_HEAD) : whole;
+            assertArrayEquals(expected, got.get(i), "payload " + i);
+            heads += headOnly ? 1 : 0;
+        }
+        assertEquals(canSkip ? 3 : 0, heads, "channel data payloads given as their head");
+
+        if (canSkip) { // a bit flipped deep in the first payload, which stays ciphertext, is still caught
+            byte[] bad = stream.clone();
+            bad[4 + 1 + 20_000 % (sent.get(0).length - 100) + 70] ^= 1;
+            assertThrows(PacketDecodingException.class, () -> new SshPacketDecoder(k, 40).withPayloadPolicy(dataHeadOnly)
+                    .feed(bad, 0, bad.length, (seq, p, o, l, w) -> true));
+        }
+    }
 }
