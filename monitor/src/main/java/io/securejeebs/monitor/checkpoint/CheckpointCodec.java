@@ -369,7 +369,7 @@ public final class CheckpointCodec {
         List<byte[]> requests = r.readStringList(name + " requests");
         return new ChannelModel(serverId, clientId, type, serverWindow, serverMaxPacket, clientWindow, clientMaxPacket,
                 pty, env.isEmpty() ? Map.of() : Collections.unmodifiableMap(env), command, argument, inPrefix, eofC,
-                eofS, closeC, closeS, open, List.copyOf(requests), List.of());
+                eofS, closeC, closeS, open, List.copyOf(requests), List.of(), null);
     }
 
     // ---------------------------------------------------------------- fields

@@ -61,12 +61,11 @@ record RecordedSession(byte[] c2s, byte[] s2c, List<KexRecord> records, int[] ta
             try {
                 s = record(dir, script);
             } finally {
-                try (var files = Files.list(dir)) {
-                    for (Path f : files.toList()) {
+                try (var files = Files.walk(dir)) { // the host key, and the SFTP root with what the script wrote
+                    for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
                         Files.deleteIfExists(f);
                     }
                 }
-                Files.deleteIfExists(dir);
             }
             SHARED.putIfAbsent(script, s);
         }

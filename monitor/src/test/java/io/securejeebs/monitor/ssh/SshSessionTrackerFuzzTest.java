@@ -311,7 +311,7 @@ class SshSessionTrackerFuzzTest {
             case FRAMED_GARBAGE -> {
                 byte[][] pair = FramedGarbage.session(rnd);
                 if (rnd.nextBoolean()) {
-                    limits = new SshSessionTracker.Limits(2048, 4096, 3, 3, 4);
+                    limits = new SshSessionTracker.Limits(2048, 4096, 3, 3, 4, 2, 2);
                 }
                 return new Case(kind, seed, pair[0], pair[1], records, delivery, limits,
                         "well-framed plaintext packets with random messages " + pair[0].length + "/" + pair[1].length, null, -1);
@@ -362,7 +362,7 @@ class SshSessionTrackerFuzzTest {
             }
             case TINY_LIMITS -> {
                 limits = new SshSessionTracker.Limits(1 + rnd.nextInt(4096), 1 + rnd.nextInt(4096), rnd.nextInt(3),
-                        rnd.nextInt(3), rnd.nextInt(3));
+                        rnd.nextInt(3), rnd.nextInt(3), rnd.nextInt(3), rnd.nextInt(3));
                 return new Case(kind, seed, c2s, s2c, records, delivery, limits, limits.toString(), null, -1);
             }
             default -> throw new IllegalStateException(kind.toString());
