@@ -32,6 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
  * <li>an interactive shell on a real pty (ssh -tt in a tmux pane), typed into, and resized twice with
  *     {@code tmux resize-window}, so that window-change requests cross the wire (chacha20-poly1305);</li>
  * <li>an interactive sftp, putting and getting a few MB (aes128-ctr + hmac-sha2-256-etm);</li>
+ * <li>MINA's SftpClient holding a file and a directory open between requests ({@link SftpHandlesClient}): the
+ *     appliance's SFTP hook must list the handles the primary's SFTP subsystem holds, with their offsets;</li>
  * <li>a direct-tcpip forward ({@code ssh -N -L}) to an echo service in sj-primary (aes256-gcm);</li>
  * <li>an exec channel echoing 4 MB each way with {@code RekeyLimit=1M} (aes128-ctr + hmac-sha2-256-etm);</li>
  * <li>an exec of {@code sleep}, compared while it runs (aes256-gcm).</li>
@@ -65,6 +67,7 @@ class MonitorOracleIT {
             try {
                 ptyShell(lab, oracle, tag);
                 sftp(lab, oracle, tag);
+                sftpHandles(lab, oracle, tag);
                 forward(lab, oracle, tag);
                 rekeyed(lab, oracle);
                 exec(lab, oracle);
@@ -125,6 +128,50 @@ class MonitorOracleIT {
         sftpCommand(in, log, sftp, "get oracle-" + tag + ".bin " + down, "sftp-3-" + tag);
         assertArrayEquals(data, Files.readAllBytes(down), "the file that came back");
         oracle.assertExact("sftp", "after a get of 3 MB");
+    }
+
+    /**
+     * SFTP handles held open at quiet moments: a file (written, then read at 10 000) and a directory, then the
+     * file closed; the directory stays open to the end (and so in the offline model too).
+     */
+    private void sftpHandles(SshLab lab, StateOracle oracle, String tag) throws Exception {
+        Path logback = work.resolve("logback-warn.xml");
+        Files.writeString(logback, """
+                <configuration>
+                  <appender name="OUT" class="ch.qos.logback.core.ConsoleAppender">
+                    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level %logger{0} - %msg%n</pattern></encoder>
+                  </appender>
+                  <root level="WARN"><appender-ref ref="OUT"/></root>
+                </configuration>
+                """);
+        Path log = work.resolve("sftp-handles.log");
+        Process client = lab.track(lab.lab.spawnInteractive(Lab.CLIENT, log, "java",
+                "-Dlogback.configurationFile=" + logback, "-cp", Lab.javaClasspath(), SftpHandlesClient.class.getName(),
+                Lab.VIP, "22", lab.user, lab.clientKey.toString(), tag));
+        oracle.awaitNewSession("sftp-handles", client);
+        String[] held = LogFiles.awaitLine(log, l -> l.startsWith("HANDLES "), Duration.ofSeconds(60), client).split(" ");
+        StateOracle.Pair q = oracle.assertExact("sftp-handles", "with a file and a directory open");
+        assertEquals(List.of(held[1] + " file 14096", held[2] + " directory 0"), sftpHandles(q.probe()),
+                "the primary holds the client's handles:\n" + q.probe().toPrettyString());
+        JsonNode sftp = q.status().path("model").path("channels").path(0).path("sftp");
+        assertEquals("sj-handles-" + tag + ".bin", sftp.path("handles").path(0).path("path").asText(),
+                q.status().toPrettyString());
+
+        OutputStream in = client.getOutputStream();
+        in.write("close-file\n".getBytes(StandardCharsets.UTF_8));
+        in.flush();
+        awaitInLog(log, "FILE-CLOSED", client);
+        q = oracle.assertExact("sftp-handles", "after closing the file");
+        assertEquals(List.of(held[2] + " directory 0"), sftpHandles(q.probe()), q.probe().toPrettyString());
+    }
+
+    /** The probe's SFTP handles of a session: "hex kind offset". */
+    private static List<String> sftpHandles(JsonNode probeSession) {
+        List<String> out = new ArrayList<>();
+        for (JsonNode h : probeSession.path("sftpHandles")) {
+            out.add(h.path("handle").asText() + " " + h.path("kind").asText() + " " + h.path("offset").asLong());
+        }
+        return out;
     }
 
     /**

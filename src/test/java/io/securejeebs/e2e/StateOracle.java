@@ -5,10 +5,13 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.BooleanNode;
 import com.fasterxml.jackson.databind.node.LongNode;
+import com.fasterxml.jackson.databind.node.TextNode;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -16,8 +19,8 @@ import java.util.TreeSet;
 
 /**
  * The oracle of issue 4: the primary's own state (its TEST-ONLY probe, read under MINA's transport locks) against
- * the appliance's model of the same session ({@code securejeebs status --json}), field by field. Sessions are
- * matched by the client's address and port.
+ * the appliance's model of the same session ({@code securejeebs status --json}), field by field, the open SFTP
+ * handles included. Sessions are matched by the client's address and port.
  *
  * <p>They can only be equal at a quiet moment: the appliance follows the client's bytes once the primary has
  * acknowledged them, and the two documents are read one after the other. A comparison therefore waits until
@@ -204,7 +207,65 @@ final class StateOracle {
             same(d, c + "closeReceived / closeFromClient", pc.get("closeReceived"), ac.get("closeFromClient"));
             same(d, c + "closeSent / closeFromServer", pc.get("closeSent"), ac.get("closeFromServer"));
         }
+        sftp(d, p.path("sftpHandles"), m.path("channels"));
         return d;
+    }
+
+    /**
+     * The SFTP handles the primary's subsystems hold open (per session: MINA's SFTP events do not know the channel)
+     * against those of the appliance's SFTP channels, matched by handle: kind, offset past the latest read or
+     * write, and path (the primary has the path it resolved, the appliance the one the client asked:
+     * {@link #samePath}). An SFTP channel the appliance no longer follows is a difference.
+     */
+    private static void sftp(List<String> d, JsonNode primaryHandles, JsonNode applianceChannels) {
+        Map<String, JsonNode> primary = new TreeMap<>();
+        for (JsonNode h : primaryHandles) {
+            primary.put(h.path("handle").asText(), h);
+        }
+        Map<String, JsonNode> appliance = new TreeMap<>();
+        for (JsonNode c : applianceChannels) {
+            JsonNode sftp = c.path("sftp");
+            if (!sftp.isObject()) {
+                continue;
+            }
+            if (sftp.hasNonNull("stoppedReason")) {
+                d.add("channel " + c.path("serverId").asLong() + " sftp: the appliance no longer follows it: "
+                        + sftp.path("stoppedReason").asText());
+            }
+            for (JsonNode h : sftp.path("handles")) {
+                appliance.put(h.path("handle").asText(), h);
+            }
+        }
+        Set<String> handles = new TreeSet<>(primary.keySet());
+        handles.addAll(appliance.keySet());
+        for (String handle : handles) {
+            JsonNode ph = primary.get(handle);
+            JsonNode ah = appliance.get(handle);
+            if (ph == null || ah == null) {
+                JsonNode one = ph == null ? ah : ph;
+                d.add("sftp handle " + handle + " (" + one.path("path").asText() + "): only "
+                        + (ph == null ? "the appliance" : "the primary") + " has it");
+                continue;
+            }
+            String h = "sftp handle " + handle + " ";
+            same(d, h + "kind", ph.path("kind"), TextNode.valueOf(ah.path("kind").asText().toLowerCase(Locale.ROOT)));
+            same(d, h + "offset", ph.get("offset"), ah.get("offset"));
+            String resolved = ph.path("path").asText();
+            String asked = ah.path("path").asText();
+            if (!samePath(resolved, asked)) {
+                d.add(h + "path: primary " + resolved + ", appliance " + asked);
+            }
+        }
+    }
+
+    /**
+     * Whether the path the primary resolved is the one the client asked: the same absolute path, or a relative
+     * one that ends it ("." and "" are the working directory, which only the primary knows).
+     */
+    static boolean samePath(String resolved, String asked) {
+        Path r = Path.of(resolved).normalize();
+        Path a = Path.of(asked).normalize();
+        return a.isAbsolute() ? r.equals(a) : a.toString().isEmpty() || r.endsWith(a);
     }
 
     private static void direction(List<String> d, String name, JsonNode p, JsonNode m) {

@@ -25,6 +25,8 @@ class StateOracleTest {
                            "localWindowMax": 2097152, "localMaxPacket": 32768, "remoteWindow": 2097152,
                            "remoteMaxPacket": 32768, "eofSent": false, "eofReceived": true, "closeSent": false,
                            "closeReceived": false}],
+             "sftpHandles": [{"handle": "0a0b0c0d", "kind": "file", "path": "/home/alice/up.bin", "offset": 32768},
+                             {"handle": "0e0f", "kind": "directory", "path": "/home/alice", "offset": 0}],
              "error": null}
             """;
     private static final String STATUS = """
@@ -38,7 +40,12 @@ class StateOracleTest {
                "channels": [{"serverId": 0, "clientId": 3, "type": "session", "serverWindow": 2000989,
                              "serverMaxPacket": 32768, "clientWindow": 2097152, "clientMaxPacket": 32768,
                              "eofFromClient": true, "eofFromServer": false, "closeFromClient": false,
-                             "closeFromServer": false}]}}
+                             "closeFromServer": false,
+                             "sftp": {"clientVersion": 3, "version": 3, "stoppedReason": null, "handles": [
+                               {"kind": "FILE", "openFlags": 1, "desiredAccess": null, "offset": 32768,
+                                "handle": "0a0b0c0d", "path": "up.bin"},
+                               {"kind": "DIRECTORY", "openFlags": 0, "desiredAccess": null, "offset": 0,
+                                "handle": "0e0f", "path": "/home/alice"}]}}]}}
             """;
 
     @Test
@@ -62,6 +69,11 @@ class StateOracleTest {
             "channels.0.localMaxPacket, 16384, channel 0 localMaxPacket / serverMaxPacket",
             "channels.0.remoteMaxPacket, 16384, channel 0 remoteMaxPacket / clientMaxPacket",
             "channels.0.localId, 1, channel 0: only the appliance has it",
+            "sftpHandles.0.offset, 32769, sftp handle 0a0b0c0d offset",
+            "sftpHandles.0.kind, directory, sftp handle 0a0b0c0d kind",
+            "sftpHandles.0.path, /home/alice/other/up.bin.1, sftp handle 0a0b0c0d path",
+            "sftpHandles.1.path, /home, sftp handle 0e0f path",
+            "sftpHandles.1.handle, 0e0e, sftp handle 0e0e (/home/alice): only the primary has it",
     })
     void everyComparedFieldIsCaught(String field, String value, String expected) throws Exception {
         JsonNode probe = JSON.readTree(PROBE);
@@ -79,6 +91,29 @@ class StateOracleTest {
         }
         List<String> d = StateOracle.differences(probe, JSON.readTree(STATUS));
         assertTrue(d.stream().anyMatch(l -> l.startsWith(expected)), field + " changed, yet: " + d);
+    }
+
+    @Test
+    void anSftpPathIsTheOneAskedAsThePrimaryResolvedIt() {
+        assertTrue(StateOracle.samePath("/home/alice/up.bin", "/home/alice/up.bin"));
+        assertTrue(StateOracle.samePath("/home/alice/up.bin", "up.bin"));
+        assertTrue(StateOracle.samePath("/home/alice/d/up.bin", "./d/up.bin"));
+        assertTrue(StateOracle.samePath("/home/alice", "."), "the working directory");
+        assertTrue(!StateOracle.samePath("/home/alice/up.bin", "/up.bin"));
+        assertTrue(!StateOracle.samePath("/home/alice/xup.bin", "up.bin"));
+        assertTrue(!StateOracle.samePath("/home/alice", "bob"));
+    }
+
+    @Test
+    void anSftpChannelTheApplianceNoLongerFollowsIsADifference() throws Exception {
+        ObjectNode status = (ObjectNode) JSON.readTree(STATUS);
+        ObjectNode sftp = (ObjectNode) status.path("model").path("channels").path(0).path("sftp");
+        sftp.put("stoppedReason", "more than 256 open SFTP handles").putArray("handles");
+        List<String> d = StateOracle.differences(JSON.readTree(PROBE), status);
+        assertTrue(d.contains("channel 0 sftp: the appliance no longer follows it: more than 256 open SFTP handles"),
+                d.toString());
+        assertTrue(d.stream().anyMatch(l -> l.startsWith("sftp handle 0a0b0c0d (/home/alice/up.bin): only the primary")),
+                d.toString());
     }
 
     @Test

@@ -116,7 +116,8 @@ public final class ApplianceDaemon implements AutoCloseable {
                     // per-connection budget as the TCP layer's buffers (1 MiB was overrun at a few hundred Mbit/s).
                     SshSessionTracker.Limits.DEFAULT.maxPrefixBytes(), (int) Math.min(Integer.MAX_VALUE, config.maxBufferPerConnection()),
                     SshSessionTracker.Limits.DEFAULT.maxChannels(), SshSessionTracker.Limits.DEFAULT.maxRequestsPerChannel(),
-                    config.shellHistoryLines());
+                    config.shellHistoryLines(), 0, 0)
+                    .withSftp(config.sftpHandles()); // recovery.sftp-handles: 256 open handles per SFTP channel, or off
             trackers = SshSessionTracker.factory(records, limits, true);
             PrimaryConfig primary;
             try {

@@ -5,6 +5,7 @@ import io.securejeebs.keyexport.export.ExportingSessionFactory;
 import io.securejeebs.keyexport.export.KexExportStatistics;
 import io.securejeebs.keyexport.export.KexExporter;
 import io.securejeebs.keyexport.probe.ProbedSessionFactory;
+import io.securejeebs.keyexport.probe.ProbedSftpHandles;
 import io.securejeebs.keyexport.probe.StateProbe;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -12,6 +13,7 @@ import java.security.KeyPair;
 import java.util.List;
 import java.util.Objects;
 import org.apache.sshd.server.SshServer;
+import org.apache.sshd.sftp.server.SftpSubsystemFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -50,6 +52,13 @@ public final class PrimaryServer implements AutoCloseable {
         // probe.socket (test only): sessions whose transport state the probe can read under their own locks
         server.setSessionFactory(config.probeSocket() != null ? new ProbedSessionFactory(server, exporter)
                 : new ExportingSessionFactory(server, exporter));
+        if (config.probeSocket() != null) { // and the SFTP handles they hold
+            for (var subsystems : server.getSubsystemFactories()) {
+                if (subsystems instanceof SftpSubsystemFactory sftp) {
+                    sftp.addSftpEventListener(new ProbedSftpHandles());
+                }
+            }
+        }
         server.addSessionListener(exporter);
         SshServerSetup.logLogins(server);
         return server;

@@ -31,11 +31,13 @@ public record ProbeDocument(String primaryId, long takenAtEpochMillis, List<Sess
      * @param c2s the client-to-server direction (the primary's inbound)
      * @param s2c the server-to-client direction (the primary's outbound)
      * @param channels the open channels of the connection service, by local id
+     * @param sftpHandles the handles open in the session's SFTP subsystems, in the order they were opened
      * @param error why the transport fields are null (a lock could not be taken in time), or null
      */
     public record Session(String clientIp, int clientPort, String serverIp, int serverPort, String sessionId,
                           String user, int kexCount, Long seqi, Long seqo, Boolean inboundPacketInProgress,
-                          Direction c2s, Direction s2c, List<Channel> channels, String error) {}
+                          Direction c2s, Direction s2c, List<Channel> channels, List<SftpHandle> sftpHandles,
+                          String error) {}
 
     /**
      * One direction's cipher state, as {@code io.securejeebs.keyexport.kex.CipherPosition(sequence, blocks)}.
@@ -69,4 +71,16 @@ public record ProbeDocument(String primaryId, long takenAtEpochMillis, List<Sess
     public record Channel(long localId, long remoteId, String type, long localWindow, long localWindowMax,
                           long localMaxPacket, long remoteWindow, long remoteMaxPacket, boolean eofSent,
                           boolean eofReceived, boolean closeSent, boolean closeReceived) {}
+
+    /**
+     * A handle open in one of the session's SFTP subsystems, as MINA's SFTP event listeners report it (the
+     * handle's channel is not known to them).
+     *
+     * @param handle the handle string the client holds, in hex of its bytes on the wire
+     * @param kind "file" or "directory"
+     * @param path the path MINA resolved the request's path to
+     * @param offset for a file, the offset just past the latest read or write MINA was asked for on it; 0 before
+     *               any, and for a directory
+     */
+    public record SftpHandle(String handle, String kind, String path, long offset) {}
 }

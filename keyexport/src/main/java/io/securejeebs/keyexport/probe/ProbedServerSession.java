@@ -5,13 +5,16 @@ import io.securejeebs.keyexport.export.KexExporter;
 import java.lang.reflect.Field;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.sshd.common.channel.AbstractChannel;
@@ -54,6 +57,8 @@ public class ProbedServerSession extends ExportingServerSession {
 
     private Epoch inEpoch = Epoch.NONE;   // guarded by decodeLock
     private Epoch outEpoch = Epoch.NONE;  // guarded by encodeLock
+    /** The SFTP handles open in this session, by handle string, in the order opened ({@link ProbedSftpHandles}). */
+    private final Map<String, ProbeDocument.SftpHandle> sftpHandles = new LinkedHashMap<>(); // guarded by itself
 
     public ProbedServerSession(ServerFactoryManager server, IoSession ioSession, KexExporter exporter) throws Exception {
         super(server, ioSession, exporter);
@@ -117,13 +122,45 @@ public class ProbedServerSession extends ExportingServerSession {
                 CipherStateReader.blocks(outCipher, outEpoch.ctrIv));
         return new ProbeDocument.Session(client.getAddress().getHostAddress(), client.getPort(),
                 server.getAddress().getHostAddress(), server.getPort(), fingerprint(sessionId), user, kexCount(),
-                seqi, seqo, decoderState != 0, c2s, s2c, channels(), null);
+                seqi, seqo, decoderState != 0, c2s, s2c, channels(), sftpHandles(), null);
     }
 
     private ProbeDocument.Session failed(InetSocketAddress client, InetSocketAddress server, String user, String why) {
         return new ProbeDocument.Session(client.getAddress().getHostAddress(), client.getPort(),
                 server.getAddress().getHostAddress(), server.getPort(), fingerprint(sessionId), user, kexCount(),
-                null, null, null, null, null, List.of(), why);
+                null, null, null, null, null, List.of(), sftpHandles(), why);
+    }
+
+    /** An SFTP subsystem of this session opened a handle (on its own thread). */
+    void sftpOpened(String handle, boolean directory, String path) {
+        synchronized (sftpHandles) {
+            sftpHandles.put(handle, new ProbeDocument.SftpHandle(wireHex(handle), directory ? "directory" : "file", path, 0));
+        }
+    }
+
+    /** A read or write of {@code length} bytes at {@code offset} was asked on a file handle. */
+    void sftpAccessed(String handle, long offset, int length) {
+        synchronized (sftpHandles) {
+            sftpHandles.computeIfPresent(handle, (k, h) -> new ProbeDocument.SftpHandle(h.handle(), h.kind(), h.path(),
+                    offset + length));
+        }
+    }
+
+    void sftpClosed(String handle) {
+        synchronized (sftpHandles) {
+            sftpHandles.remove(handle);
+        }
+    }
+
+    private List<ProbeDocument.SftpHandle> sftpHandles() {
+        synchronized (sftpHandles) {
+            return List.copyOf(sftpHandles.values());
+        }
+    }
+
+    /** A handle string as the client holds it: its bytes on the wire (an SSH string, UTF-8), in hex. */
+    private static String wireHex(String handle) {
+        return HexFormat.of().formatHex(handle.getBytes(StandardCharsets.UTF_8));
     }
 
     private List<ProbeDocument.Channel> channels() {

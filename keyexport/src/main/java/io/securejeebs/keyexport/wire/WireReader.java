@@ -62,13 +62,25 @@ public final class WireReader {
 
     /** Reads the leading format-version byte and refuses any version but {@code supported}. */
     public void readFormatVersion(int supported) throws MalformedEncodingException {
+        readFormatVersion(supported, supported);
+    }
+
+    /**
+     * Reads the leading format-version byte and refuses any version outside {@code oldest..newest} (a format
+     * that grew, whose older blobs are still read).
+     *
+     * @return the version read
+     */
+    public int readFormatVersion(int oldest, int newest) throws MalformedEncodingException {
         if (remaining() == 0 && position() == 0) {
             throw malformed("empty input (no format version)");
         }
         int version = readByte("format version");
-        if (version != supported) {
-            throw malformed("unsupported format version " + version + " (this build reads version " + supported + ")");
+        if (version < oldest || version > newest) {
+            throw malformed("unsupported format version " + version + " (this build reads version "
+                    + (oldest == newest ? oldest : oldest + " to " + newest) + ")");
         }
+        return version;
     }
 
     public int readByte(String field) throws MalformedEncodingException {

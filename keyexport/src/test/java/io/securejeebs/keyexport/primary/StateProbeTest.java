@@ -42,6 +42,8 @@ import org.apache.sshd.common.io.IoSession;
 import org.apache.sshd.common.keyprovider.FileKeyPairProvider;
 import org.apache.sshd.common.mac.BuiltinMacs;
 import org.apache.sshd.common.util.net.SshdSocketAddress;
+import org.apache.sshd.sftp.client.SftpClient;
+import org.apache.sshd.sftp.client.SftpClientFactory;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -292,6 +294,44 @@ class StateProbeTest {
     }
 
     @Test
+    void theProbeListsTheSftpHandlesTheClientHolds() throws Exception {
+        try (SshClient c = client("aes128-ctr", "hmac-sha2-256");
+             ClientSession session = c.connect(primary.user.name, "127.0.0.1", primary.server.port())
+                     .verify(WAIT).getSession()) {
+            session.addPublicKeyIdentity(clientKey);
+            session.auth().verify(WAIT);
+            try (SftpClient sftp = SftpClientFactory.instance().createSftpClient(session)) {
+                SftpClient.Handle a = sftp.open("probe-a.bin", SftpClient.OpenMode.Read, SftpClient.OpenMode.Write,
+                        SftpClient.OpenMode.Create);
+                byte[] data = new byte[5000];
+                new Random(3).nextBytes(data);
+                sftp.write(a, 0, data);
+                assertEquals(2000, sftp.read(a, 1000, new byte[2000], 0, 2000));
+                SftpClient.Handle b = sftp.open("probe-b.bin", SftpClient.OpenMode.Write, SftpClient.OpenMode.Create);
+                sftp.write(b, 0, data, 0, 100);
+                sftp.close(b);
+                SftpClient.Handle d = sftp.openDir(".");
+                List<String> expected = List.of(
+                        HexFormat.of().formatHex(a.getIdentifier()) + " file " + primary.user.home.resolve("probe-a.bin")
+                                + " 3000",
+                        HexFormat.of().formatHex(d.getIdentifier()) + " directory " + primary.user.home + " 0");
+                long deadline = System.nanoTime() + WAIT.toNanos();
+                List<String> seen = null;
+                while (System.nanoTime() < deadline && !expected.equals(seen)) {
+                    seen = sessionOf(probe(), session).sftpHandles().stream()
+                            .map(h -> h.handle() + " " + h.kind() + " " + h.path() + " " + h.offset()).toList();
+                    Thread.sleep(20);
+                }
+                assertEquals(expected, seen, "the open handles, the latest read on a file, the closed one gone");
+                sftp.close(a);
+                sftp.close(d);
+                sftp.remove("probe-a.bin");
+                sftp.remove("probe-b.bin");
+            }
+        }
+    }
+
+    @Test
     void aSessionBeforeAuthenticationHasNoUserAndNoChannels() throws Exception {
         try (SshClient c = client("aes128-ctr", "hmac-sha2-256");
              ClientSession session = c.connect(primary.user.name, "127.0.0.1", primary.server.port())
@@ -311,6 +351,7 @@ class StateProbeTest {
             assertNotNull(s);
             assertNull(s.user());
             assertEquals(List.of(), s.channels());
+            assertEquals(List.of(), s.sftpHandles());
             assertEquals("aes128-ctr", s.c2s().cipher());
             assertEquals("hmac-sha2-256", s.c2s().mac());
         }

@@ -6,6 +6,8 @@ import io.securejeebs.keyexport.wire.WireReader;
 import io.securejeebs.keyexport.wire.WireWriter;
 import io.securejeebs.monitor.app.ApplicationCheckpoint;
 import io.securejeebs.monitor.ssh.ChannelModel;
+import io.securejeebs.monitor.ssh.SftpHandle;
+import io.securejeebs.monitor.ssh.SftpModel;
 import io.securejeebs.monitor.ssh.SshCheckpoint;
 import io.securejeebs.monitor.ssh.SshSessionTracker;
 import io.securejeebs.monitor.tcp.ConnectionCheckpoint;
@@ -27,7 +29,7 @@ import java.util.Map;
  * {@code uint32}, {@code string}), plus signed 32-bit and 64-bit integers as 4 and 8 raw big-endian bytes.
  *
  * <pre>
- * byte      format version (1)
+ * byte      format version (2; version 1 is still read: it is version 2 without the SFTP states)
  * -- TCP
  * endpoint  client, server              (string: the 4-byte IPv4 address; uint32 port)
  * int64     opened, last seen           (capture clock, µs since the epoch)
@@ -53,19 +55,33 @@ import java.util.Map;
  *               boolean pty [string term; uint32 columns, rows, width px, height px; string modes];
  *               uint32 env count [string name; string value]...; optional command; optional argument;
  *               5 × boolean (opened in prefix, EOF c->s, EOF s->c, CLOSE c->s, CLOSE s->c);
- *               string open payload; string-list requests after the prefix
+ *               string open payload; string-list requests after the prefix;
+ *               (version 2) boolean SFTP followed [SFTP state]
+ * SFTP state (an "sftp" subsystem channel, {@link SftpModel}):
+ *           optional string why it is not followed (if present, nothing else of the state follows)
+ *           int32 client's INIT version; int32 version in force (-1: not yet)
+ *           uint32 count, then each open handle: string identifier; handle fields; int64 offset
+ *           uint32 count, then each request awaiting its reply: int32 request id; boolean is an open
+ *               [handle fields] or [int32 version it selects]
+ *           2 × c->s then s->c: string kept head of the current SFTP packet; int64 its bytes that came
+ *           handle fields: byte kind (0 file, 1 directory); string path; int32 open flags;
+ *               boolean has desired access [int32 desired access]; string attrs
  * </pre>
  * (an optional string is a boolean, then the string if true). Nothing else follows.
  *
- * <p>No keys, no K or H, no KEX record and no authentication plaintext are in it (see {@link SshCheckpoint}).
+ * <p>No keys, no K or H, no KEX record and no authentication plaintext are in it (see {@link SshCheckpoint}),
+ * and no file data: of an SFTP channel only paths, flags, handles, offsets and packet headers.
  * Decoding is strict: a truncated, corrupt or inconsistent blob, an unknown version or an unknown protocol
  * is a {@link CheckpointFormatException} that says what is wrong, never anything else.
  */
 public final class CheckpointCodec {
-    public static final int FORMAT_VERSION = 1;
+    public static final int FORMAT_VERSION = 2;
+    /** The oldest format version this build reads. */
+    public static final int OLDEST_FORMAT_VERSION = 1;
     private static final String WHAT = "session checkpoint";
     private static final int MAX_CHANNELS = 4096;
     private static final int MAX_ENV = 4096;
+    private static final int MAX_SFTP_ENTRIES = 1 << 16;
 
     private CheckpointCodec() {
     }
@@ -108,7 +124,7 @@ public final class CheckpointCodec {
     public static ConnectionCheckpoint decode(byte[] blob) throws CheckpointFormatException {
         WireReader r = new WireReader(WHAT, blob);
         try {
-            r.readFormatVersion(FORMAT_VERSION);
+            int format = r.readFormatVersion(OLDEST_FORMAT_VERSION, FORMAT_VERSION);
             ConnectionKey key = new ConnectionKey(endpoint(r, "client"), endpoint(r, "server"));
             long opened = int64(r, "opened");
             long lastSeen = int64(r, "last seen");
@@ -138,7 +154,7 @@ public final class CheckpointCodec {
                 throw r.malformed("unknown protocol (" + protocol.length() + " characters): this build reads "
                         + SshSessionTracker.PROTOCOL + " checkpoints only");
             }
-            SshCheckpoint ssh = ssh(r);
+            SshCheckpoint ssh = ssh(r, format);
             r.expectEnd();
             consistent(r, "c->s", c2s, ssh.clientToServer());
             consistent(r, "s->c", s2c, ssh.serverToClient());
@@ -247,10 +263,14 @@ public final class CheckpointCodec {
             w.writeBoolean(ch.closeFromServer());
             w.writeString(ch.openPayload());
             w.writeStringList(ch.requestsAfterPrefix());
+            w.writeBoolean(ch.sftp() != null);
+            if (ch.sftp() != null) {
+                sftp(w, ch.sftp());
+            }
         }
     }
 
-    private static SshCheckpoint ssh(WireReader r) throws MalformedEncodingException {
+    private static SshCheckpoint ssh(WireReader r, int format) throws MalformedEncodingException {
         String clientVersion = r.readUtf8("V_C");
         String serverVersion = r.readUtf8("V_S");
         boolean strict = r.readBoolean("strict KEX");
@@ -290,7 +310,7 @@ public final class CheckpointCodec {
         }
         List<ChannelModel> channels = new ArrayList<>();
         for (int i = 0; i < channelCount; i++) {
-            channels.add(channel(r, "channel[" + i + "]"));
+            channels.add(channel(r, "channel[" + i + "]", format));
         }
         return new SshCheckpoint(clientVersion, serverVersion, strict, sessionIdDigest, keyExchanges, c2s, s2c, awaitAck,
                 unacknowledged, user, method, lastUser, lastMethod, attempts, channels, nextChannel, prefixMaxChannel,
@@ -330,7 +350,7 @@ public final class CheckpointCodec {
         return new SshCheckpoint.Direction(cipher, mac, epoch, sequence, blocks, plaintext, packets, end, tail);
     }
 
-    private static ChannelModel channel(WireReader r, String name) throws MalformedEncodingException {
+    private static ChannelModel channel(WireReader r, String name, int format) throws MalformedEncodingException {
         int serverId = int32(r, name + " server id");
         if (serverId < -1) {
             throw r.malformed(name + ": server id " + serverId);
@@ -367,9 +387,124 @@ public final class CheckpointCodec {
         boolean closeS = r.readBoolean(name + " CLOSE s->c");
         byte[] open = r.readString(name + " open payload");
         List<byte[]> requests = r.readStringList(name + " requests");
+        SftpModel sftp = format >= 2 && r.readBoolean(name + " SFTP followed") ? sftp(r, name + " SFTP") : null;
         return new ChannelModel(serverId, clientId, type, serverWindow, serverMaxPacket, clientWindow, clientMaxPacket,
                 pty, env.isEmpty() ? Map.of() : Collections.unmodifiableMap(env), command, argument, inPrefix, eofC,
-                eofS, closeC, closeS, open, List.copyOf(requests), List.of());
+                eofS, closeC, closeS, open, List.copyOf(requests), List.of(), sftp);
+    }
+
+    // ---------------------------------------------------------------- SFTP
+
+    private static void sftp(WireWriter w, SftpModel m) {
+        optional(w, "SFTP stopped", m.stoppedReason());
+        if (m.stoppedReason() != null) {
+            return;
+        }
+        int32(w, m.clientVersion());
+        int32(w, m.version());
+        w.writeUint32(m.handles().size());
+        for (SftpHandle h : m.handles()) {
+            w.writeString(h.identifier());
+            handleFields(w, h);
+            int64(w, h.offset());
+        }
+        w.writeUint32(m.pendingRequests().size());
+        for (SftpModel.PendingRequest p : m.pendingRequests()) {
+            int32(w, p.requestId());
+            w.writeBoolean(p.opening() != null);
+            if (p.opening() != null) {
+                handleFields(w, p.opening());
+            } else {
+                int32(w, p.selectsVersion());
+            }
+        }
+        for (SftpModel.PartialPacket packet : List.of(m.fromClient(), m.fromServer())) {
+            w.writeString(packet.head());
+            int64(w, packet.consumed());
+        }
+    }
+
+    private static void handleFields(WireWriter w, SftpHandle h) {
+        w.writeByte(h.kind() == SftpHandle.Kind.FILE ? 0 : 1);
+        w.writeString(h.pathBytes());
+        int32(w, h.openFlags());
+        w.writeBoolean(h.desiredAccess() != null);
+        if (h.desiredAccess() != null) {
+            int32(w, h.desiredAccess());
+        }
+        w.writeString(h.attrs());
+    }
+
+    private static SftpModel sftp(WireReader r, String name) throws MalformedEncodingException {
+        String stopped = optional(r, name + " stopped");
+        if (stopped != null) {
+            return SftpModel.stopped(stopped);
+        }
+        int clientVersion = int32(r, name + " client version");
+        int version = int32(r, name + " version");
+        if (clientVersion < -1 || version < -1) {
+            throw r.malformed(name + ": version " + clientVersion + "/" + version);
+        }
+        int handleCount = sftpCount(r, name + " handle count");
+        List<SftpHandle> handles = new ArrayList<>();
+        for (int i = 0; i < handleCount; i++) {
+            String field = name + " handle[" + i + "]";
+            byte[] identifier = r.readString(field + " identifier");
+            SftpHandle fields = handleFields(r, field, identifier);
+            handles.add(new SftpHandle(identifier, fields.kind(), fields.pathBytes(), fields.openFlags(),
+                    fields.desiredAccess(), fields.attrs(), int64(r, field + " offset")));
+        }
+        int pendingCount = sftpCount(r, name + " pending count");
+        List<SftpModel.PendingRequest> pending = new ArrayList<>();
+        for (int i = 0; i < pendingCount; i++) {
+            String field = name + " pending[" + i + "]";
+            int id = int32(r, field + " request id");
+            if (r.readBoolean(field + " is an open")) {
+                pending.add(new SftpModel.PendingRequest(id, handleFields(r, field, new byte[0]), -1));
+            } else {
+                int selects = int32(r, field + " selected version");
+                if (selects < 0) {
+                    throw r.malformed(field + ": selects version " + selects);
+                }
+                pending.add(new SftpModel.PendingRequest(id, null, selects));
+            }
+        }
+        SftpModel.PartialPacket fromClient = partialPacket(r, name + " c->s");
+        SftpModel.PartialPacket fromServer = partialPacket(r, name + " s->c");
+        return new SftpModel(clientVersion, version, handles, null, pending, fromClient, fromServer);
+    }
+
+    private static int sftpCount(WireReader r, String field) throws MalformedEncodingException {
+        int n = r.readUint32(field);
+        if (n < 0 || n > MAX_SFTP_ENTRIES || n > r.remaining() / 4) {
+            throw r.malformed(field + " " + Integer.toUnsignedString(n));
+        }
+        return n;
+    }
+
+    /** The fields a handle shares with the open request it answers; offset 0. */
+    private static SftpHandle handleFields(WireReader r, String field, byte[] identifier)
+            throws MalformedEncodingException {
+        int kind = r.readByte(field + " kind");
+        if (kind > 1) {
+            throw r.malformed(field + ": kind " + kind);
+        }
+        byte[] path = r.readString(field + " path");
+        int flags = int32(r, field + " open flags");
+        Integer access = r.readBoolean(field + " has desired access") ? int32(r, field + " desired access") : null;
+        byte[] attrs = r.readString(field + " attrs");
+        return new SftpHandle(identifier, kind == 0 ? SftpHandle.Kind.FILE : SftpHandle.Kind.DIRECTORY, path, flags,
+                access, attrs, 0);
+    }
+
+    private static SftpModel.PartialPacket partialPacket(WireReader r, String name) throws MalformedEncodingException {
+        byte[] head = r.readString(name + " packet head");
+        long consumed = nonNegative(r, name + " packet bytes");
+        if (consumed < head.length) {
+            throw r.malformed(name + ": " + consumed + " bytes of a packet whose head holds " + head.length);
+        }
+        return head.length == 0 && consumed == 0 ? SftpModel.PartialPacket.NONE
+                : new SftpModel.PartialPacket(head, consumed);
     }
 
     // ---------------------------------------------------------------- fields

@@ -29,6 +29,8 @@ import java.util.Map;
  * @param requestsAfterPrefix plaintext CHANNEL_REQUEST payloads sent after the prefix, in order, window
  *                            changes folded into the latest one
  * @param commandLines command lines typed into a shell channel, latest last (only when enabled)
+ * @param sftp for a channel whose subsystem is "sftp" (when SFTP requests are followed): the version, the
+ *             open handles, or why they are not followed; null for any other channel
  */
 public record ChannelModel(
         int serverId,
@@ -49,7 +51,8 @@ public record ChannelModel(
         boolean closeFromServer,
         @JsonIgnore byte[] openPayload,
         @JsonIgnore List<byte[]> requestsAfterPrefix,
-        @JsonIgnore List<String> commandLines) {
+        @JsonIgnore List<String> commandLines,
+        SftpModel sftp) {
 
     /** A pty-req, with the size of the latest window-change. */
     public record PtyRequest(String term, int columns, int rows, int widthPixels, int heightPixels,

@@ -16,6 +16,9 @@ import java.util.List;
  * to this very session. The secret-looking parts are ciphertext already on the wire: the replay prefix
  * (which carries the encrypted login) and the tails of incomplete packets. Shell command lines
  * ({@code recovery.shell-history}) are never checkpointed: they may hold secrets, and stay in memory only.
+ * An SFTP channel's state ({@link SftpModel}: versions, open handles with their paths, flags and offsets,
+ * requests awaiting their reply, SFTP packet headers) is, so that its handles are still known after a
+ * restart; it never holds file data.
  *
  * @param sessionIdDigest SHA-256 of the session id (from record #0)
  * @param keyExchanges KEX records applied so far
@@ -27,7 +30,7 @@ import java.util.List;
  * @param lastRequestUser the user of the last USERAUTH_REQUEST (its success names the user)
  * @param lastRequestMethod its method
  * @param channels the channels open or being opened: a channel whose open the server has not answered yet has
- *                 server id -1. Command lines are left out.
+ *                 server id -1. Command lines are left out; SFTP states are in.
  * @param prefix the replay prefix ciphertext; while not complete, up to the last whole client packet
  * @param prefixEndPosition where the client's cipher stands after a complete prefix (null if undelimited)
  */

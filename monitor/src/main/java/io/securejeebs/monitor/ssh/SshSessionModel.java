@@ -3,6 +3,7 @@ package io.securejeebs.monitor.ssh;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import io.securejeebs.keyexport.KexRecord;
 import io.securejeebs.monitor.app.SessionSummary;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -59,6 +60,17 @@ public record SshSessionModel(
     @Override
     public int openChannels() {
         return channels.size();
+    }
+
+    @Override
+    public List<SftpChannel> sftpChannels() {
+        List<SftpChannel> out = new ArrayList<>(0);
+        for (ChannelModel ch : channels) {
+            if (ch.sftp() != null) {
+                out.add(new SftpChannel(ch.serverId(), ch.sftp().handles().size(), ch.sftp().stoppedReason()));
+            }
+        }
+        return out;
     }
 
     @Override

@@ -36,7 +36,9 @@ import org.apache.sshd.common.util.buffer.ByteArrayBuffer;
  * record, both directions decrypted and every MAC or tag verified; packet boundaries, sequence numbers
  * (strict KEX resets them at every NEWKEYS), cipher positions, the user, the channels with their windows
  * and requests, and the replay log: the verbatim client ciphertext of the setup prefix, then the
- * plaintext of the state-setting messages. Channel data is not kept.
+ * plaintext of the state-setting messages. Channel data is not kept, except where an application hook
+ * asks for some of it: the command lines typed into a shell ({@link CommandLines}, when configured) and the
+ * requests of an SFTP channel ({@link SftpRequestLog}: versions, open handles and their offsets).
  *
  * <p>Anything that cannot be followed exactly (a bad MAC, garbage, a record that does not match the wire
  * or never comes) is a {@link TrackingException}: the TCP layer marks this one connection unrecoverable
@@ -52,10 +54,27 @@ import org.apache.sshd.common.util.buffer.ByteArrayBuffer;
 public final class SshSessionTracker implements ApplicationTracker {
     public static final String PROTOCOL = "ssh";
 
-    /** Limits that keep a hostile or broken stream from growing memory. */
+    /**
+     * Limits that keep a hostile or broken stream from growing memory.
+     *
+     * @param commandLinesKept command lines kept per shell channel; 0: typed lines are not followed
+     * @param sftpOpenHandles open handles followed per SFTP channel ({@link SftpRequestLog}); 0: SFTP requests
+     *                        are not followed
+     * @param sftpPendingRequests SFTP OPEN, OPENDIR and version-select requests that may wait for their reply
+     *                            per SFTP channel
+     */
     public record Limits(int maxPrefixBytes, int maxPendingBytes, int maxChannels, int maxRequestsPerChannel,
-                         int commandLinesKept) {
-        public static final Limits DEFAULT = new Limits(64 << 10, 1 << 20, 64, 64, 0);
+                         int commandLinesKept, int sftpOpenHandles, int sftpPendingRequests) {
+        public static final int SFTP_OPEN_HANDLES = 256;
+        public static final int SFTP_PENDING_REQUESTS = 1024;
+        public static final Limits DEFAULT = new Limits(64 << 10, 1 << 20, 64, 64, 0, SFTP_OPEN_HANDLES,
+                SFTP_PENDING_REQUESTS);
+
+        /** These limits, SFTP requests followed or not. */
+        public Limits withSftp(boolean follow) {
+            return new Limits(maxPrefixBytes, maxPendingBytes, maxChannels, maxRequestsPerChannel, commandLinesKept,
+                    follow ? SFTP_OPEN_HANDLES : 0, follow ? SFTP_PENDING_REQUESTS : 0);
+        }
     }
 
     private static final int MAX_LINE = 255;
@@ -353,6 +372,11 @@ public final class SshSessionTracker implements ApplicationTracker {
             ch.requestsAfterPrefix = m.requestsAfterPrefix().isEmpty() ? null : new ArrayList<>(m.requestsAfterPrefix());
             if ("shell".equals(m.command()) && limits.commandLinesKept() > 0) {
                 ch.lines = new CommandLines(limits.commandLinesKept()); // typed lines are not checkpointed
+            }
+            if (ch.isSftp() && limits.sftpOpenHandles() > 0) {
+                ch.sftp = m.sftp() == null
+                        ? SftpRequestLog.stopped("resumed from a checkpoint that holds no SFTP state")
+                        : SftpRequestLog.resume(m.sftp(), limits.sftpOpenHandles(), limits.sftpPendingRequests());
             }
             boolean clash = m.serverId() < 0
                     ? t.pendingOpens.putIfAbsent(m.clientId(), ch) != null
@@ -834,6 +858,9 @@ public final class SshSessionTracker implements ApplicationTracker {
                     if (ch.lines != null) {
                         ch.lines.accept(p, off + 9, Math.min(n, len - 9));
                     }
+                    if (ch.sftp != null) {
+                        checkpointWanted |= ch.sftp.fromClient(p, off + 9, Math.min(n, len - 9));
+                    }
                 }
                 case SshConstants.SSH_MSG_CHANNEL_EXTENDED_DATA -> {
                     Channel ch = channelByServerId(b.getInt(), cmd);
@@ -905,7 +932,11 @@ public final class SshSessionTracker implements ApplicationTracker {
                 case SshConstants.SSH_MSG_CHANNEL_WINDOW_ADJUST -> channelByClientId(b.getInt(), cmd).serverWindow += b.getUInt();
                 case SshConstants.SSH_MSG_CHANNEL_DATA -> {
                     Channel ch = channelByClientId(b.getInt(), cmd);
-                    ch.clientWindow -= b.getInt();
+                    int n = b.getInt();
+                    ch.clientWindow -= n;
+                    if (ch.sftp != null) {
+                        checkpointWanted |= ch.sftp.fromServer(p, off + 9, Math.min(n, len - 9));
+                    }
                 }
                 case SshConstants.SSH_MSG_CHANNEL_EXTENDED_DATA -> {
                     Channel ch = channelByClientId(b.getInt(), cmd);
@@ -984,6 +1015,8 @@ public final class SshSessionTracker implements ApplicationTracker {
         boolean closeFromServer;
         List<byte[]> requestsAfterPrefix;
         CommandLines lines;
+        /** The SFTP requests of an "sftp" subsystem channel, when followed. */
+        SftpRequestLog sftp;
 
         Channel(String type, int clientId, long window, int maxPacket, byte[] openPayload, boolean openedInPrefix) {
             this.type = type;
@@ -1032,6 +1065,9 @@ public final class SshSessionTracker implements ApplicationTracker {
                 case "subsystem" -> {
                     command = "subsystem";
                     commandArgument = b.getString();
+                    if (isSftp() && sftp == null && limits.sftpOpenHandles() > 0) {
+                        sftp = new SftpRequestLog(limits.sftpOpenHandles(), limits.sftpPendingRequests());
+                    }
                 }
                 default -> { }
             }
@@ -1053,7 +1089,7 @@ public final class SshSessionTracker implements ApplicationTracker {
 
         /** Whether a hook reads this channel's data in that direction (the data is deciphered only then). */
         boolean readsData(boolean fromClient) {
-            return fromClient && lines != null;
+            return (fromClient && lines != null) || (sftp != null && sftp.stoppedReason() == null);
         }
 
         ChannelModel model() {
@@ -1061,17 +1097,25 @@ public final class SshSessionTracker implements ApplicationTracker {
                     clientMaxPacket, pty, env == null ? Map.of() : Map.copyOf(env), command, commandArgument,
                     openedInPrefix, eofFromClient, eofFromServer, closeFromClient, closeFromServer, openPayload,
                     requestsAfterPrefix == null ? List.of() : List.copyOf(requestsAfterPrefix),
-                    lines == null ? List.of() : lines.snapshot());
+                    lines == null ? List.of() : lines.snapshot(), sftp == null ? null : sftp.model());
+        }
+
+        boolean isSftp() {
+            return "subsystem".equals(command) && "sftp".equals(commandArgument);
         }
     }
 
-    /** The channel as checkpointed: env in the order asked, no command lines (they may hold secrets). */
+    /**
+     * The channel as checkpointed: env in the order asked, no command lines (they may hold secrets); the SFTP
+     * requests' state whole (paths, handles and header fields; never file data).
+     */
     private ChannelModel checkpointModel(Channel ch) {
         return new ChannelModel(ch.serverId, ch.clientId, ch.type, ch.serverWindow, ch.serverMaxPacket, ch.clientWindow,
                 ch.clientMaxPacket, ch.pty, ch.env == null ? Map.of() : java.util.Collections.unmodifiableMap(
                 new LinkedHashMap<>(ch.env)), ch.command, ch.commandArgument, ch.openedInPrefix, ch.eofFromClient,
                 ch.eofFromServer, ch.closeFromClient, ch.closeFromServer, ch.openPayload,
-                ch.requestsAfterPrefix == null ? List.of() : List.copyOf(ch.requestsAfterPrefix), List.of());
+                ch.requestsAfterPrefix == null ? List.of() : List.copyOf(ch.requestsAfterPrefix), List.of(),
+                ch.sftp == null ? null : ch.sftp.model());
     }
 
     /** The request name of a CHANNEL_REQUEST payload. */

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.sshd.client.SshClient;
 import org.apache.sshd.client.channel.ChannelExec;
@@ -23,12 +24,16 @@ import org.apache.sshd.client.channel.ClientChannelEvent;
 import org.apache.sshd.client.session.ClientSession;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
 import org.apache.sshd.common.mac.BuiltinMacs;
+import org.apache.sshd.sftp.client.SftpClient;
+import org.apache.sshd.sftp.client.SftpClientFactory;
+import org.apache.sshd.sftp.client.SftpVersionSelector;
 
 /**
  * TEST FIXTURE: one real SSH session (MINA client and server in this JVM, see {@link RecordedSshServer}),
  * kept in memory as the tracker would get it: both reassembled byte streams and the exported KEX records.
  * Every recording ends at an idle point: user "alice" logged in, one shell channel open with a pty, a
- * little typing echoed back, nothing in flight.
+ * little typing echoed back, nothing in flight; with {@link Script#sftp()} also an SFTP channel with files
+ * and a directory open.
  *
  * @param c2s the whole client-to-server stream, as captured
  * @param s2c the whole server-to-client stream
@@ -41,12 +46,53 @@ record RecordedSession(byte[] c2s, byte[] s2c, List<KexRecord> records, int[] ta
     private static final Duration T = Duration.ofSeconds(10);
     private static final Map<Script, RecordedSession> SHARED = new ConcurrentHashMap<>();
 
-    /** What to record: the client's only cipher (and MAC), and whether to rekey and run an exec channel. */
-    record Script(String cipher, String mac, boolean rekeyAndExec) {
+    /**
+     * What to record: the client's only cipher (and MAC), whether to rekey and run an exec channel, and
+     * whether to run an SFTP channel ({@link #sftpScript}).
+     */
+    record Script(String cipher, String mac, boolean rekeyAndExec, boolean sftp) {
+        Script(String cipher, String mac, boolean rekeyAndExec) {
+            this(cipher, mac, rekeyAndExec, false);
+        }
+
         @Override
         public String toString() {
-            return cipher + (mac == null ? "" : "+" + mac) + (rekeyAndExec ? " rekey+exec" : "");
+            return cipher + (mac == null ? "" : "+" + mac) + (rekeyAndExec ? " rekey+exec" : "") + (sftp ? " sftp" : "");
         }
+    }
+
+    /** The contents of the files the SFTP script reads ("/source.bin") and writes ("/target.bin"). */
+    static byte[][] sftpFileData() {
+        Random rnd = new Random(0x5f7bL);
+        byte[] source = new byte[60_000];
+        byte[] target = new byte[50_000];
+        rnd.nextBytes(source);
+        rnd.nextBytes(target);
+        return new byte[][] {source, target};
+    }
+
+    /**
+     * SFTP version 3 on the recorded session: reads part of "/source.bin", writes "/target.bin" in pieces
+     * that span SSH packets, lists "/photos", opens and closes a scratch file; source, target and photos stay
+     * open, and the client is returned open (closing it would close them).
+     */
+    private static SftpClient sftpScript(ClientSession session, RecordedSshServer server) throws Exception {
+        byte[][] data = sftpFileData();
+        Files.write(server.sftpRoot.resolve("source.bin"), data[0]);
+        Files.createDirectories(server.sftpRoot.resolve("photos"));
+        SftpClient sftp = SftpClientFactory.instance().createSftpClient(session, SftpVersionSelector.fixedVersionSelector(3));
+        SftpClient.Handle source = sftp.open("/source.bin", SftpClient.OpenMode.Read);
+        byte[] buf = new byte[40_000];
+        sftp.read(source, 0, buf, 0, 4096);
+        sftp.read(source, 10_000, buf, 0, 40_000);
+        SftpClient.Handle target = sftp.open("/target.bin", SftpClient.OpenMode.Write, SftpClient.OpenMode.Create);
+        sftp.write(target, 0, data[1], 0, 30_000);
+        sftp.write(target, 30_000, data[1], 30_000, 20_000);
+        SftpClient.Handle photos = sftp.openDir("/photos");
+        sftp.readDir(photos);
+        SftpClient.Handle scratch = sftp.open("/scratch", SftpClient.OpenMode.Write, SftpClient.OpenMode.Create);
+        sftp.close(scratch);
+        return sftp;
     }
 
     RecordedSession {
@@ -61,12 +107,11 @@ record RecordedSession(byte[] c2s, byte[] s2c, List<KexRecord> records, int[] ta
             try {
                 s = record(dir, script);
             } finally {
-                try (var files = Files.list(dir)) {
-                    for (Path f : files.toList()) {
+                try (var files = Files.walk(dir)) { // the host key, and the SFTP root with what the script wrote
+                    for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
                         Files.deleteIfExists(f);
                     }
                 }
-                Files.deleteIfExists(dir);
             }
             SHARED.putIfAbsent(script, s);
         }
@@ -118,8 +163,12 @@ record RecordedSession(byte[] c2s, byte[] s2c, List<KexRecord> records, int[] ta
                     exec.waitFor(List.of(ClientChannelEvent.CLOSED), T);
                     type(typing, shellOut, "pwd\n");
                 }
+                SftpClient sftp = script.sftp() ? sftpScript(session, server) : null;
                 relay.awaitQuiet(200);
                 RecordedSession recorded = tap.stop(server);
+                if (sftp != null) {
+                    sftp.close();
+                }
                 int expectedRecords = script.rekeyAndExec() ? 2 : 1;
                 if (recorded.records().size() != expectedRecords) {
                     throw new IllegalStateException(recorded.records().size() + " KEX records, expected " + expectedRecords);

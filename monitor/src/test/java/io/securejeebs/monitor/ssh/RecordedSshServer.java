@@ -7,11 +7,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.reflect.Field;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.sshd.common.channel.Channel;
+import org.apache.sshd.common.file.virtualfs.VirtualFileSystemFactory;
 import org.apache.sshd.common.session.helpers.AbstractSession;
 import org.apache.sshd.server.Environment;
 import org.apache.sshd.server.ExitCallback;
@@ -26,13 +28,18 @@ import org.apache.sshd.common.session.helpers.AbstractConnectionService;
 /**
  * TEST FIXTURE: a MINA SSH server on 127.0.0.1 whose sessions export a KEX record for every key exchange
  * (the real {@link ExportingSessionFactory}; the records stay in memory here, the database path is tested
- * in keyexport and end to end), with a shell and exec that echo their input, and password "pw" for all.
+ * in keyexport and end to end), with a shell and exec that echo their input, MINA's SFTP subsystem on the
+ * directory {@code sftp-root} under the given one (its streams teed, {@link TeedSftpSubsystemFactory}), and
+ * password "pw" for all.
  * It also reads the server session's internal state (seqi, seqo, channels and windows) to compare with
  * what the tracker learnt from the wire.
  */
 final class RecordedSshServer implements AutoCloseable {
     final SshServer sshd;
     final List<KexRecord> records = new ArrayList<>();
+    final TeedSftpSubsystemFactory sftp = new TeedSftpSubsystemFactory();
+    /** What SFTP clients see as "/". */
+    final Path sftpRoot;
 
     RecordedSshServer(Path dir) throws IOException {
         sshd = SshServer.setUpDefaultServer();
@@ -43,6 +50,9 @@ final class RecordedSshServer implements AutoCloseable {
         sshd.setKeyboardInteractiveAuthenticator(null);
         sshd.setShellFactory(channel -> new EchoCommand());
         sshd.setCommandFactory((channel, command) -> new EchoCommand());
+        sftpRoot = Files.createDirectories(dir.resolve("sftp-root"));
+        sshd.setFileSystemFactory(new VirtualFileSystemFactory(sftpRoot));
+        sshd.setSubsystemFactories(List.of(sftp));
         KexExporter exporter = new KexExporter("test-primary", record -> {
             synchronized (records) {
                 records.add(record);

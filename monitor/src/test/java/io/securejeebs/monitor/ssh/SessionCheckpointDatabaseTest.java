@@ -479,7 +479,7 @@ class SessionCheckpointDatabaseTest {
                 assertTrue(cutReason.startsWith("its checkpoint cannot be read: session checkpoint: ")
                         && cutReason.contains(" left"), cutReason);
                 assertEquals("its checkpoint cannot be read: session checkpoint: unsupported format version 9 "
-                        + "(this build reads version 1)", table.snapshot(unknown).unrecoverableReason());
+                        + "(this build reads version 1 to 2)", table.snapshot(unknown).unrecoverableReason());
                 assertEquals("unrecoverable before the appliance restarted: c->s: capture missed 10 byte(s)",
                         table.snapshot(lost).unrecoverableReason());
                 assertEquals("its checkpoint is of another connection, " + TcpFlow.KEY,

@@ -31,7 +31,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Checkpoints of real SSH sessions (MINA client and server in this JVM, {@link RecordedSession}) carried in real
  * TCP frames ({@link TcpFlow}) through a {@link ConnectionTable}: taken at every frame of the session, encoded,
  * decoded, and resumed by a new table that gets the rest of the frames: it must end exactly where a table that
- * never stopped ends. And blobs that are cut, corrupt or of an unknown version are refused with the reason.
+ * never stopped ends (an SFTP channel's open handles included, whatever SFTP packet the checkpoint cut). And
+ * blobs that are cut, corrupt or of an unknown version are refused with the reason; blobs of format version 1
+ * (before SFTP state was checkpointed) are still read.
  */
 class SessionCheckpointTest {
 
@@ -40,7 +42,8 @@ class SessionCheckpointTest {
                 new RecordedSession.Script("chacha20-poly1305@openssh.com", null, false),
                 new RecordedSession.Script("aes128-gcm@openssh.com", null, true),
                 new RecordedSession.Script("aes128-ctr", "hmac-sha2-256-etm@openssh.com", false),
-                new RecordedSession.Script("aes256-ctr", "hmac-sha2-256", false));
+                new RecordedSession.Script("aes256-ctr", "hmac-sha2-256", false),
+                new RecordedSession.Script("aes256-gcm@openssh.com", null, false, true));
     }
 
     /** The recording as captured frames, its chunks in the order the relay saw them, cut into random segments. */
@@ -105,7 +108,10 @@ class SessionCheckpointTest {
         int taken = 0;
         int resumedMidPacket = 0;
         int resumedWithUnacked = 0;
+        int resumedMidSftpPacket = 0;
+        int resumedWithSftpHandles = 0;
         boolean keysNeverStored = true;
+        boolean fileDataNeverStored = true;
         for (int i = 0; i < frames.size(); i++) {
             live.feed(frames.get(i));
             ConnectionCheckpoint cp = checkpoint(live.table());
@@ -118,6 +124,14 @@ class SessionCheckpointTest {
             assertArrayEquals(blob, CheckpointCodec.encode(decoded), "decoding and encoding again gives the same bytes");
             keysNeverStored &= !containsAnyKey(blob, session.records());
             SshCheckpoint ssh = (SshCheckpoint) decoded.application();
+            for (ChannelModel ch : ssh.channels()) {
+                if (ch.sftp() != null) {
+                    assertNull(ch.sftp().stoppedReason(), "frame " + i);
+                    resumedMidSftpPacket += ch.sftp().fromClient().consumed() + ch.sftp().fromServer().consumed() > 0 ? 1 : 0;
+                    resumedWithSftpHandles += ch.sftp().handles().isEmpty() ? 0 : 1;
+                    fileDataNeverStored &= !containsAnyFileData(blob);
+                }
+            }
             resumedMidPacket += ssh.clientToServer().tail().length + ssh.serverToClient().tail().length > 0 ? 1 : 0;
             resumedWithUnacked += ssh.clientUnacknowledged() > 0 ? 1 : 0;
 
@@ -144,6 +158,123 @@ class SessionCheckpointTest {
         assertTrue(resumedMidPacket > 0, "some checkpoints end inside a packet");
         assertTrue(resumedWithUnacked > 0, "some checkpoints hold client bytes the server has not acknowledged");
         assertTrue(keysNeverStored, "no key, IV, MAC key, K or H is ever in a checkpoint");
+        if (script.sftp()) {
+            assertTrue(resumedMidSftpPacket > 0, "some checkpoints end inside an SFTP packet");
+            assertTrue(resumedWithSftpHandles > 0, "some checkpoints hold open SFTP handles");
+            assertTrue(fileDataNeverStored, "no file data read or written over SFTP is ever in a checkpoint");
+            assertEquals(3, sftpOf(expected).handles().size(), "source, target and photos are open at the end");
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("scripts")
+    void aFormatVersion1BlobIsStillReadAndItsSftpChannelsAreNotFollowed(RecordedSession.Script script) throws Exception {
+        RecordedSession session = RecordedSession.shared(script);
+        List<TcpFlow.Frame> frames = frames(session, script.hashCode() + 1);
+        TcpFlow.Feed reference = new TcpFlow.Feed(table(session.records()));
+        reference.feed(frames);
+        ConnectionSnapshot expected = reference.table().snapshot(TcpFlow.KEY);
+
+        TcpFlow.Feed live = new TcpFlow.Feed(table(session.records()));
+        int resumed = 0;
+        int withSftp = 0;
+        for (int i = 0; i < frames.size(); i++) {
+            live.feed(frames.get(i));
+            ConnectionCheckpoint cp = checkpoint(live.table());
+            if (cp == null || (i % 7 != 0 && i != frames.size() - 1)) {
+                continue;
+            }
+            byte[] v1 = asFormatVersion1(cp);
+            assertEquals(1, v1[0]);
+            ConnectionCheckpoint decoded = CheckpointCodec.decode(v1);
+            SshCheckpoint ssh = (SshCheckpoint) decoded.application();
+            boolean sftpChannel = ssh.channels().stream().anyMatch(c -> "sftp".equals(c.commandArgument()));
+            assertTrue(ssh.channels().stream().allMatch(c -> c.sftp() == null), "version 1 holds no SFTP state");
+            assertArrayEquals(CheckpointCodec.encode(withChannels(cp, withoutSftp(
+                    ((SshCheckpoint) cp.application()).channels()))), CheckpointCodec.encode(decoded),
+                    "read as version 1, written as version 2: the same checkpoint, without its SFTP state");
+
+            TcpFlow.Feed resumedFeed = new TcpFlow.Feed(table(session.records()));
+            assertNull(resumedFeed.table().resume(decoded, frames.get(i).micros()));
+            resumedFeed.feed(frames.subList(i + 1, frames.size()));
+            ConnectionSnapshot s = resumedFeed.table().snapshot(TcpFlow.KEY);
+            assertNull(s.unrecoverableReason(), "frame " + i);
+            assertEquals(withoutSftp(describe(expected)), withoutSftp(describe(s)), "frame " + i);
+            if (sftpChannel) {
+                assertEquals("resumed from a checkpoint that holds no SFTP state", sftpOf(s).stoppedReason());
+                assertEquals(List.of(), sftpOf(s).handles());
+                withSftp++;
+            } else {
+                assertEquals(describe(expected), describe(s), "frame " + i + ": the SFTP channel was opened after it");
+            }
+            resumed++;
+        }
+        assertTrue(resumed > 3, resumed + " resumed");
+        assertEquals(script.sftp(), withSftp > 0);
+    }
+
+    /**
+     * The blob format version 1 had for {@code cp}: version 2 without the "SFTP followed" boolean each channel
+     * ends with (the SFTP states are left out). Each channel's end is found by encoding the channels before it
+     * alone: the channels are the blob's last field.
+     */
+    static byte[] asFormatVersion1(ConnectionCheckpoint cp) {
+        List<ChannelModel> channels = withoutSftp(((SshCheckpoint) cp.application()).channels());
+        byte[] v2 = CheckpointCodec.encode(withChannels(cp, channels));
+        java.util.Set<Integer> flags = new java.util.HashSet<>();
+        for (int k = 1; k <= channels.size(); k++) {
+            int end = CheckpointCodec.encode(withChannels(cp, channels.subList(0, k))).length;
+            assertEquals(0, v2[end - 1], "the SFTP boolean of channel " + (k - 1));
+            flags.add(end - 1);
+        }
+        java.io.ByteArrayOutputStream v1 = new java.io.ByteArrayOutputStream();
+        v1.write(1);
+        for (int i = 1; i < v2.length; i++) {
+            if (!flags.contains(i)) {
+                v1.write(v2[i]);
+            }
+        }
+        return v1.toByteArray();
+    }
+
+    static List<ChannelModel> withoutSftp(List<ChannelModel> channels) {
+        return channels.stream().map(c -> new ChannelModel(c.serverId(), c.clientId(), c.type(), c.serverWindow(),
+                c.serverMaxPacket(), c.clientWindow(), c.clientMaxPacket(), c.pty(), c.env(), c.command(),
+                c.commandArgument(), c.openedInPrefix(), c.eofFromClient(), c.eofFromServer(), c.closeFromClient(),
+                c.closeFromServer(), c.openPayload(), c.requestsAfterPrefix(), c.commandLines(), null)).toList();
+    }
+
+    static ConnectionCheckpoint withChannels(ConnectionCheckpoint cp, List<ChannelModel> channels) {
+        SshCheckpoint s = (SshCheckpoint) cp.application();
+        return new ConnectionCheckpoint(cp.tcp(), new SshCheckpoint(s.clientVersion(), s.serverVersion(), s.strictKex(),
+                s.sessionIdDigest(), s.keyExchanges(), s.clientToServer(), s.serverToClient(), s.awaitServerAck(),
+                s.clientUnacknowledged(), s.user(), s.authMethod(), s.lastRequestUser(), s.lastRequestMethod(),
+                s.authAttempts(), channels, s.nextServerChannelId(), s.prefixMaxChannelId(), s.globalRequests(),
+                s.prefixComplete(), s.prefix(), s.prefixPackets(), s.prefixEndPosition()));
+    }
+
+    /** A description without its SFTP lines. */
+    static String withoutSftp(String description) {
+        return description.replaceAll("\n  sftp [^\n]*", "");
+    }
+
+    static SftpModel sftpOf(ConnectionSnapshot s) {
+        return ((SshSessionModel) s.resume()).channels().stream().filter(c -> c.sftp() != null).findFirst()
+                .orElseThrow().sftp();
+    }
+
+    /** Whether any 16 bytes of the files the SFTP script read or wrote appear in {@code blob}. */
+    static boolean containsAnyFileData(byte[] blob) {
+        for (byte[] file : RecordedSession.sftpFileData()) {
+            for (int at = 0; at + 16 <= file.length; at += 997) {
+                for (int i = 0; i + 16 <= blob.length; i++) {
+                    if (Arrays.equals(blob, i, i + 16, file, at, at + 16)) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
     }
 
     @ParameterizedTest(name = "{0}")
@@ -202,8 +333,8 @@ class SessionCheckpointTest {
         assertTrue(assertThrows(CheckpointFormatException.class, () -> CheckpointCodec.decode(longer))
                 .getMessage().contains("trailing"));
         byte[] future = blob.clone();
-        future[0] = 2;
-        assertEquals("session checkpoint: unsupported format version 2 (this build reads version 1)",
+        future[0] = 3;
+        assertEquals("session checkpoint: unsupported format version 3 (this build reads version 1 to 2)",
                 assertThrows(CheckpointFormatException.class, () -> CheckpointCodec.decode(future)).getMessage());
 
         // Any single corrupt byte: refused with a reason, or (a byte no check covers, e.g. in a window)

@@ -59,7 +59,8 @@ class SshSessionTrackerFuzzTest {
             new RecordedSession.Script("chacha20-poly1305@openssh.com", null, false),
             new RecordedSession.Script("aes128-gcm@openssh.com", null, true),
             new RecordedSession.Script("aes128-ctr", "hmac-sha2-256-etm@openssh.com", false),
-            new RecordedSession.Script("aes256-ctr", "hmac-sha2-256", false));
+            new RecordedSession.Script("aes256-ctr", "hmac-sha2-256", false),
+            new RecordedSession.Script("aes256-gcm@openssh.com", null, false, true)); // an SFTP channel too
 
     static List<Seed> seeds;
 
@@ -91,7 +92,7 @@ class SshSessionTrackerFuzzTest {
                 assertEquals("alice", m.user(), where);
                 assertEquals("password", m.authMethod(), where);
                 assertEquals(seed.session().records().size(), m.keyExchanges(), where);
-                assertEquals(1, m.channels().size(), where);
+                assertEquals(seed.name().endsWith(" sftp") ? 2 : 1, m.channels().size(), where);
                 ChannelModel shell = m.channels().get(0);
                 assertEquals("shell", shell.command(), where);
                 assertEquals("xterm-256color", shell.pty().term(), where);
@@ -99,6 +100,11 @@ class SshSessionTrackerFuzzTest {
                 assertTrue(m.prefixComplete(), where);
                 assertEquals(0, m.clientToServer().partialPacketBytes(), where);
                 assertEquals(0, m.serverToClient().partialPacketBytes(), where);
+                if (m.channels().size() == 2) {
+                    SftpModel sftp = m.channels().get(1).sftp();
+                    assertNull(sftp.stoppedReason(), where);
+                    assertEquals(3, sftp.handles().size(), where);
+                }
                 assertEquals(seed.model(), TrackerReplay.describe(m, false, false), where + ": the model depends on chunking or delivery");
             }
         }
@@ -311,7 +317,7 @@ class SshSessionTrackerFuzzTest {
             case FRAMED_GARBAGE -> {
                 byte[][] pair = FramedGarbage.session(rnd);
                 if (rnd.nextBoolean()) {
-                    limits = new SshSessionTracker.Limits(2048, 4096, 3, 3, 4);
+                    limits = new SshSessionTracker.Limits(2048, 4096, 3, 3, 4, 2, 2);
                 }
                 return new Case(kind, seed, pair[0], pair[1], records, delivery, limits,
                         "well-framed plaintext packets with random messages " + pair[0].length + "/" + pair[1].length, null, -1);
@@ -362,7 +368,7 @@ class SshSessionTrackerFuzzTest {
             }
             case TINY_LIMITS -> {
                 limits = new SshSessionTracker.Limits(1 + rnd.nextInt(4096), 1 + rnd.nextInt(4096), rnd.nextInt(3),
-                        rnd.nextInt(3), rnd.nextInt(3));
+                        rnd.nextInt(3), rnd.nextInt(3), rnd.nextInt(3), rnd.nextInt(3));
                 return new Case(kind, seed, c2s, s2c, records, delivery, limits, limits.toString(), null, -1);
             }
             default -> throw new IllegalStateException(kind.toString());

@@ -155,6 +155,10 @@ class SshSessionTrackerTest {
         volatile TrackingException failure;
 
         Harness(RecordedSshServer server) throws Exception {
+            this(server, SshSessionTracker.Limits.DEFAULT);
+        }
+
+        Harness(RecordedSshServer server, SshSessionTracker.Limits limits) throws Exception {
             ConnectionKey key = new ConnectionKey(new Endpoint(Endpoint.ipv4(new byte[] {127, 0, 0, 1}), 40000),
                     new Endpoint(Endpoint.ipv4(new byte[] {127, 0, 0, 1}), 22));
             KexRecordSource source = (k, ordinal, delivery) -> {
@@ -181,7 +185,7 @@ class SshSessionTrackerTest {
                         failure = e;
                     }
                 }
-            }, SshSessionTracker.Limits.DEFAULT);
+            }, limits);
             c2s = tracker.clientStream();
             s2c = tracker.serverStream();
             relay = new TappedRelay(server.port(), (fromClient, data, length) -> {

@@ -248,8 +248,33 @@ final class TrackerReplay {
                     .append(" open=").append(digest(ch.openPayload()))
                     .append(" requests=").append(ch.requestsAfterPrefix().stream().map(TrackerReplay::digest).toList())
                     .append(" lines=").append(ch.commandLines());
+            if (ch.sftp() != null) {
+                b.append("\n  ").append(describe(ch.sftp()));
+            }
         }
         return b.toString();
+    }
+
+    /** Every field of an SFTP channel's state, the partial packets included. */
+    static String describe(SftpModel s) {
+        StringBuilder b = new StringBuilder();
+        b.append("sftp ").append(s.clientVersion()).append('/').append(s.version()).append(" stopped=")
+                .append(s.stoppedReason()).append(" c2s=").append(digest(s.fromClient().head())).append('+')
+                .append(s.fromClient().consumed()).append(" s2c=").append(digest(s.fromServer().head())).append('+')
+                .append(s.fromServer().consumed());
+        for (SftpHandle h : s.handles()) {
+            b.append(" [").append(describe(h)).append(']');
+        }
+        for (SftpModel.PendingRequest p : s.pendingRequests()) {
+            b.append(" {").append(Integer.toUnsignedString(p.requestId())).append(' ')
+                    .append(p.opening() == null ? "select " + p.selectsVersion() : describe(p.opening())).append('}');
+        }
+        return b.toString();
+    }
+
+    static String describe(SftpHandle h) {
+        return h.handleHex() + " " + h.kind() + " " + h.path() + " flags=" + h.openFlags() + " access="
+                + h.desiredAccess() + " attrs=" + digest(h.attrs()) + " offset=" + h.offset();
     }
 
     private static String describe(DirectionModel d, boolean skipPartial) {

@@ -23,6 +23,9 @@ import java.util.Set;
  * @param stateDir where failover reports go, and by default the control socket; the daemon keeps it 0700
  * @param controlSocket the root-only UNIX socket {@code securejeebs status} asks ({@code control.socket},
  *                      default {@code state.dir/control.sock})
+ * @param shellHistoryLines command lines kept per recovered shell ({@code recovery.shell-history}; 0: none)
+ * @param sftpHandles whether the monitor follows SFTP channels' requests and keeps their open handles
+ *                    ({@code recovery.sftp-handles}, default yes; SSH only)
  * @param checkpointInterval how often the tracked connections that changed are checkpointed to the database
  *                           ({@code monitor.checkpoint-interval}; SSH only)
  * @param checkpointRetention checkpoints not written for this long are dropped when the appliance starts, and a
@@ -50,6 +53,7 @@ public record ApplianceConfig(
         KexRecords records,
         Path recoveryPrimaryConfig,
         int shellHistoryLines,
+        boolean sftpHandles,
         String fenceCommand,
         Duration arpProbeWait,
         Path controlSocket,
@@ -123,6 +127,7 @@ public record ApplianceConfig(
         KexRecords records = null;
         Path recoveryPrimaryConfig = null;
         int shellHistory = 0;
+        boolean sftpHandles = false;
         Duration checkpointInterval = null;
         Duration checkpointRetention = null;
         boolean trackingWarmUp = false;
@@ -139,6 +144,7 @@ public record ApplianceConfig(
                     f.duration("records.timeout", Duration.ofSeconds(5), Duration.ofMillis(250), Duration.ofMinutes(5)));
             recoveryPrimaryConfig = absolutePath(f, "recovery.primary-config", null);
             shellHistory = f.integer("recovery.shell-history", 0, 0, 100);
+            sftpHandles = f.bool("recovery.sftp-handles", true);
             checkpointInterval = f.duration("monitor.checkpoint-interval", DEFAULT_CHECKPOINT_INTERVAL,
                     Duration.ofMillis(100), Duration.ofHours(1));
             checkpointRetention = f.duration("monitor.checkpoint-retention", DEFAULT_CHECKPOINT_RETENTION,
@@ -151,8 +157,8 @@ public record ApplianceConfig(
         f.rejectUnknownKeys();
         return new ApplianceConfig(f.name(), capture, vip, ports, serviceInterface, protocol, heartbeat,
                 interval, misses, maxBuffer, maxConnections, guardTable, garp, stateDir, records,
-                recoveryPrimaryConfig, shellHistory, fence, arpProbeWait, controlSocket, checkpointInterval,
-                checkpointRetention, trackingWarmUp);
+                recoveryPrimaryConfig, shellHistory, sftpHandles, fence, arpProbeWait, controlSocket,
+                checkpointInterval, checkpointRetention, trackingWarmUp);
     }
 
     private static Path absolutePath(ConfigFile f, String key, String defaultValue) throws ConfigException {

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.securejeebs.monitor.ssh.ChannelModel;
 import io.securejeebs.monitor.ssh.DirectionModel;
+import io.securejeebs.monitor.ssh.SftpHandle;
+import io.securejeebs.monitor.ssh.SftpModel;
 import io.securejeebs.monitor.ssh.SshSessionModel;
 import io.securejeebs.monitor.tcp.ConnectionSnapshot;
 import java.util.List;
@@ -15,7 +17,8 @@ import java.util.Map;
  * recovered at the end of the capture (and if not, why), and the SSH model the tracker built. Printed as
  * a readable block per session, or as one JSON document. Neither form ever holds a secret: keys, the
  * replay prefix, the KEX record, passwords, channel data and request payloads are {@code @JsonIgnore}d in
- * the model and never rendered.
+ * the model and never rendered. Of an SFTP channel it shows the version and the open handles (path, flags,
+ * offset, handle in hex), never file data.
  *
  * @param frameCount frames read from the file
  * @param truncation how the file broke off, or null if it ended cleanly
@@ -138,6 +141,42 @@ public record MonitorReport(String file, String linkType, long frameCount, Strin
             line(o, "", "EOF from client " + yesNo(ch.eofFromClient()) + ", from server " + yesNo(ch.eofFromServer())
                     + "; CLOSE from client " + yesNo(ch.closeFromClient()) + ", from server " + yesNo(ch.closeFromServer()));
         }
+        SftpModel sftp = ch.sftp();
+        if (sftp != null) {
+            sftp(o, sftp);
+        }
+    }
+
+    /** The SFTP channel's version and open handles: paths, flags and offsets (never file data). */
+    private static void sftp(StringBuilder o, SftpModel sftp) {
+        if (sftp.stoppedReason() != null) {
+            line(o, "sftp", "requests not followed: " + sftp.stoppedReason());
+            return;
+        }
+        String version = sftp.version() < 0 ? "no VERSION yet" : "version " + sftp.version();
+        if (sftp.clientVersion() >= 0 && sftp.clientVersion() != sftp.version()) {
+            version += " (client's INIT " + sftp.clientVersion() + ")";
+        }
+        line(o, "sftp", version + ", " + sftp.handles().size() + (sftp.handles().size() == 1 ? " open handle" : " open handles")
+                + (sftp.pendingRequests().isEmpty() ? "" : ", " + sftp.pendingRequests().size() + " awaiting a reply"));
+        for (SftpHandle h : sftp.handles()) {
+            StringBuilder what = new StringBuilder();
+            what.append(h.kind() == SftpHandle.Kind.FILE ? "file " : "dir  ").append(printable(h.path()));
+            if (h.kind() == SftpHandle.Kind.FILE) {
+                what.append(", flags 0x").append(Integer.toHexString(h.openFlags()));
+                if (h.desiredAccess() != null) {
+                    what.append(", access 0x").append(Integer.toHexString(h.desiredAccess()));
+                }
+                what.append(", offset ").append(h.offset());
+            }
+            what.append(", handle ").append(h.handleHex());
+            line(o, "", what.toString());
+        }
+    }
+
+    /** A path as one line of text: control characters shown as '?'. */
+    private static String printable(String s) {
+        return s.replaceAll("\\p{Cntrl}", "?");
     }
 
     private static void line(StringBuilder o, String label, String text) {

@@ -65,6 +65,8 @@ public record ApplianceStatus(String version, String generatedAt, String started
      * @param reason why it would not, null if it would
      * @param user the session's user, when the tracker knows users ({@link SessionSummary}); else null
      * @param openChannels the session's open channels, when the tracker knows them; else null
+     * @param sftpChannels its SFTP channels with the number of handles open on each (or why they are not
+     *                     followed), when the tracker knows channels; else null
      * @param model the tracker's whole resume state as Jackson serialises it; null when the connection is
      *              not recoverable (the tracker's state is not kept then)
      * @param resuming whether it is followed from its checkpoint (this appliance restarted) and has shown no
@@ -72,7 +74,8 @@ public record ApplianceStatus(String version, String generatedAt, String started
      */
     public record Session(String client, String server, String protocol, long ageMillis, long idleMillis,
                           long clientBytes, long serverBytes, boolean recoverable, String reason, String user,
-                          Integer openChannels, JsonNode model, boolean resuming) {}
+                          Integer openChannels, List<SessionSummary.SftpChannel> sftpChannels, JsonNode model,
+                          boolean resuming) {}
 
     /** The JSON name of a heartbeat state: {@code WAITING_FOR_FIRST_CONTACT} is {@code waiting-for-first-contact}. */
     public static String stateName(Heartbeat.State state) {
@@ -104,14 +107,16 @@ public record ApplianceStatus(String version, String generatedAt, String started
             Object resume = s.resume();
             String user = null;
             Integer channels = null;
+            List<SessionSummary.SftpChannel> sftp = null;
             if (resume instanceof SessionSummary summary) {
                 user = summary.user();
                 channels = summary.openChannels();
+                sftp = summary.sftpChannels();
             }
             sessions.add(new Session(s.key().client().toString(), s.key().server().toString(), s.protocol(),
                     Math.max(0, (nowMicros - s.openedMicros()) / 1000), Math.max(0, (nowMicros - s.lastSeenMicros()) / 1000),
                     s.clientBytes(), s.serverBytes(), s.recoverable(), s.unrecoverableReason(), user, channels,
-                    model(resume, json), s.resuming()));
+                    sftp, model(resume, json), s.resuming()));
         }
         return new ApplianceStatus(version, Instant.ofEpochMilli(nowEpochMillis).toString(), started.toString(),
                 config.sourceName(), config.protocol(), config.vip().toString(), config.servicePorts(),

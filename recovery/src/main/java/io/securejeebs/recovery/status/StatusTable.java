@@ -54,10 +54,11 @@ public final class StatusTable {
         if (sessions.isEmpty()) {
             out.append("none tracked\n");
         } else {
-            Table t = new Table("USER", "CLIENT", "AGE", "CHANNELS", "C->S", "S->C", "RECOVERABLE", "REASON");
+            Table t = new Table("USER", "CLIENT", "AGE", "CHANNELS", "SFTP HANDLES", "C->S", "S->C", "RECOVERABLE",
+                    "REASON");
             for (JsonNode s : sessions) {
                 t.row(text(s.path("user")), text(s.path("client")), age(s.path("ageMillis").asLong()),
-                        text(s.path("openChannels")), bytes(s.path("clientBytes").asLong()),
+                        text(s.path("openChannels")), sftpHandles(s.path("sftpChannels")), bytes(s.path("clientBytes").asLong()),
                         bytes(s.path("serverBytes").asLong()), (s.path("recoverable").asBoolean() ? "yes" : "no")
                                 + (s.path("resuming").asBoolean() ? " (resuming)" : ""),
                         text(s.path("reason")));
@@ -137,6 +138,17 @@ public final class StatusTable {
         }
         String s = n.asText();
         return s.isEmpty() ? "-" : s.replaceAll("\\p{Cntrl}", " ");
+    }
+
+    /** Per SFTP channel, its id and open handles: "ch0:3 ch2:off" ("off": no longer followed); "-" if none. */
+    static String sftpHandles(JsonNode channels) {
+        List<String> parts = new ArrayList<>();
+        for (JsonNode c : channels) {
+            JsonNode notFollowed = c.path("notFollowed");
+            parts.add("ch" + c.path("channel").asInt() + ":"
+                    + (notFollowed.isTextual() ? "off" : String.valueOf(c.path("openHandles").asInt())));
+        }
+        return parts.isEmpty() ? "-" : String.join(" ", parts);
     }
 
     private static String join(JsonNode array) {

@@ -1,6 +1,7 @@
 package io.securejeebs.recovery.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -51,6 +52,16 @@ class ApplianceConfigTest {
         assertEquals(Path.of("/var/lib/securejeebs/control.sock"), c.controlSocket());
         assertEquals(Duration.ofSeconds(5), c.checkpointInterval());
         assertEquals(Duration.ofHours(168), c.checkpointRetention());
+        assertEquals(0, c.shellHistoryLines());
+        assertTrue(c.sftpHandles(), "SFTP handles are followed unless switched off");
+    }
+
+    @Test
+    void sftpHandlesCanBeSwitchedOff() throws Exception {
+        assertFalse(ApplianceConfig.from(ConfigFile.parse("c.conf", MINIMAL + "recovery.sftp-handles = no\n"))
+                .sftpHandles());
+        ConfigException e = bad(MINIMAL + "recovery.sftp-handles = 256\n");
+        assertEquals("bad.conf:10: 'recovery.sftp-handles': '256' is not yes or no", e.getMessage());
     }
 
     @Test

@@ -44,6 +44,7 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -53,6 +54,11 @@ import org.apache.sshd.client.channel.ChannelShell;
 import org.apache.sshd.client.channel.ClientChannelEvent;
 import org.apache.sshd.client.session.ClientSession;
 import org.apache.sshd.common.channel.Channel;
+import org.apache.sshd.common.file.virtualfs.VirtualFileSystemFactory;
+import org.apache.sshd.sftp.client.SftpClient;
+import org.apache.sshd.sftp.client.SftpClientFactory;
+import org.apache.sshd.sftp.client.SftpVersionSelector;
+import org.apache.sshd.sftp.server.SftpSubsystemFactory;
 import org.apache.sshd.common.session.ConnectionService;
 import org.apache.sshd.common.session.helpers.AbstractConnectionService;
 import org.apache.sshd.common.session.helpers.AbstractSession;
@@ -68,7 +74,8 @@ import org.junit.jupiter.api.io.TempDir;
  * primary's export path; the appliance's live capture on {@code lo} tracks it while tcpdump writes the same
  * traffic to a file. Then {@code securejeebs monitor --pcap} on that file must print the very model the
  * live tracker holds, field by field, and that model must be the server's own state (sequence numbers,
- * channel ids and windows, user). Needs root (the database, the capture); loopback only.
+ * channel ids and windows, user), an SFTP channel's open handles included. Needs root (the database, the
+ * capture); loopback only.
  */
 @ExtendWith(PrivateMariaDb.class)
 class OfflineMonitorTest {
@@ -76,6 +83,7 @@ class OfflineMonitorTest {
     private static final String PRIMARY_ID = "test-primary";
     private static final String PASSWORD = "Pa55-word-never-printed";
     private static final String TYPED = "echo typed-text-never-printed\n";
+    private static final String FILE_CONTENT = "sftp-file-content-never-printed";
 
     @TempDir
     Path dir;
@@ -94,6 +102,7 @@ class OfflineMonitorTest {
         Path pcap = dir.resolve("session.pcap");
 
         SshSessionModel live;
+        List<String> sftpHandles;
         ConnectionSnapshot liveSnapshot;
         String serverState;
         Endpoint server;
@@ -106,6 +115,11 @@ class OfflineMonitorTest {
                              KeyFiles.readExportPublicKey(dir.resolve("export.pub"))),
                      PRIMARY_ID, Duration.ofSeconds(5), Duration.ofMillis(20), 2)) {
             server = new Endpoint(Endpoint.ipv4(new byte[] {127, 0, 0, 1}), sshd.port());
+            Path sftpRoot = Files.createDirectories(dir.resolve("sftp-root"));
+            Files.writeString(sftpRoot.resolve("notes.txt"), FILE_CONTENT.repeat(100));
+            Files.createDirectories(sftpRoot.resolve("docs"));
+            sshd.sshd().setFileSystemFactory(new VirtualFileSystemFactory(sftpRoot));
+            sshd.sshd().setSubsystemFactories(List.of(new SftpSubsystemFactory()));
             Process tcpdump = startTcpdump(pcap, sshd.port());
             try {
                 // The live monitor, as the appliance runs it: capture, table, one SSH tracker per connection.
@@ -120,6 +134,15 @@ class OfflineMonitorTest {
                     session.addPasswordIdentity(PASSWORD);
                     session.auth().verify(T);
                     useTheSession(session);
+                    SftpClient sftp = SftpClientFactory.instance().createSftpClient(session,
+                            SftpVersionSelector.fixedVersionSelector(3));
+                    SftpClient.Handle notes = sftp.open("/notes.txt", SftpClient.OpenMode.Read, SftpClient.OpenMode.Write);
+                    byte[] buf = new byte[1000];
+                    assertEquals(1000, sftp.read(notes, 500, buf, 0, 1000));
+                    sftp.write(notes, 3100, FILE_CONTENT.getBytes(StandardCharsets.US_ASCII));
+                    SftpClient.Handle docs = sftp.openDir("/docs");
+                    sftpHandles = List.of(HexFormat.of().formatHex(notes.getIdentifier()),
+                            HexFormat.of().formatHex(docs.getIdentifier()));
 
                     Supplier<SshSessionModel> model = () -> {
                         List<ConnectionSnapshot> open = table.snapshotOpenConnections();
@@ -166,11 +189,29 @@ class OfflineMonitorTest {
         assertEquals(MonitorReport.JSON.readTree(MonitorReport.JSON.writeValueAsString(live)), session.get("ssh"),
                 "offline model = live model");
         assertEquals(serverState, modelView(session.get("ssh")), "offline model = the server's own state");
+        JsonNode sftp = null;
+        for (JsonNode ch : session.get("ssh").get("channels")) {
+            sftp = ch.get("sftp").isNull() ? sftp : ch.get("sftp");
+        }
+        assertNotNull(sftp, json);
+        assertEquals(3, sftp.get("version").asInt());
+        assertTrue(sftp.get("stoppedReason").isNull());
+        assertEquals(2, sftp.get("handles").size(), json);
+        JsonNode notesHandle = sftp.get("handles").get(0);
+        assertEquals(sftpHandles.get(0), notesHandle.get("handle").asText(), "the handle the SftpClient holds");
+        assertEquals("/notes.txt", notesHandle.get("path").asText());
+        assertEquals("FILE", notesHandle.get("kind").asText());
+        assertEquals(3, notesHandle.get("openFlags").asInt(), "SSH_FXF_READ | SSH_FXF_WRITE");
+        assertEquals(3100 + FILE_CONTENT.length(), notesHandle.get("offset").asLong(), "past the latest WRITE");
+        assertEquals(sftpHandles.get(1), sftp.get("handles").get(1).get("handle").asText());
+        assertEquals("/docs", sftp.get("handles").get(1).get("path").asText());
+        assertEquals("DIRECTORY", sftp.get("handles").get(1).get("kind").asText());
 
         // Never a secret, a password or channel data; the records are named without their password.
         for (String secret : List.of(PASSWORD, TYPED.strip(), db.appliancePassword(), "\"prefix\"", "\"firstKex\"",
                 "\"keys\"", "\"openPayload\"", "\"modes\"", "\"requestsAfterPrefix\"", "\"globalRequests\"",
-                "\"serverPartialPacket\"", "\"commandLines\"")) {
+                "\"serverPartialPacket\"", "\"commandLines\"", FILE_CONTENT, "\"attrs\"", "\"pendingRequests\"",
+                "\"fromClient\"", "\"pathBytes\"", "\"identifier\"")) {
             assertFalse(json.contains(secret), () -> "the report shows " + secret);
         }
         assertTrue(report.get("records").asText().startsWith(db.applianceUser() + "@" + db.jdbcUrl()));
@@ -200,10 +241,12 @@ class OfflineMonitorTest {
         String text = out.toString(StandardCharsets.UTF_8);
         for (String expected : List.of(liveSnapshot.key().client() + " -> " + server + "  ssh  RECOVERABLE",
                 "alice (password, " + live.authAttempts() + " attempt(s))", "pty xterm-256color 132x43", ", 2 key exchanges",
-                "key epoch 1, next seq " + live.clientToServer().sequence(), "1 connection, 1 recoverable")) {
+                "key epoch 1, next seq " + live.clientToServer().sequence(), "1 connection, 1 recoverable",
+                "  sftp      version 3, 2 open handles\n", "file /notes.txt, flags 0x3, offset 3131, handle "
+                        + sftpHandles.get(0), "dir  /docs, handle " + sftpHandles.get(1))) {
             assertTrue(text.contains(expected), () -> "missing '" + expected + "' in:\n" + text);
         }
-        assertFalse(text.contains(PASSWORD) || text.contains(TYPED.strip()), text);
+        assertFalse(text.contains(PASSWORD) || text.contains(TYPED.strip()) || text.contains(FILE_CONTENT), text);
     }
 
     /** A shell with a pty, typing, a window change, a rekey, and an exec that is used and closed. */

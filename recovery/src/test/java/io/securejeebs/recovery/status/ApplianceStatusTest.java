@@ -25,8 +25,12 @@ class ApplianceStatusTest {
     static final ObjectMapper JSON = new ObjectMapper();
     static final long NOW = Instant.parse("2026-11-21T10:00:00Z").toEpochMilli();
 
-    /** What an SSH tracker's model will look like to status: a Jackson-friendly record that knows user and channels. */
-    record SshModel(String user, int openChannels, List<String> channelTypes) implements SessionSummary {}
+    /**
+     * What an SSH tracker's model will look like to status: a Jackson-friendly record that knows user, channels
+     * and SFTP channels.
+     */
+    record SshModel(String user, int openChannels, List<String> channelTypes, List<SftpChannel> sftpChannels)
+            implements SessionSummary {}
 
     static ApplianceConfig config() throws Exception {
         return ApplianceConfig.from(ConfigFile.parse("/etc/securejeebs/securejeebs.conf", """
@@ -62,7 +66,10 @@ class ApplianceStatusTest {
                 NOW - 150, 0, 3, Duration.ofMillis(100), null);
         return ApplianceStatus.of("0.1.0", Instant.ofEpochMilli(NOW - 3_723_000), config(), true,
                 Map.of("frames", 10L), List.of(hb), report, List.of(
-                        snapshot(11, 40001, 65_000, new SshModel("alice", 2, List.of("session", "direct-tcpip")), null),
+                        snapshot(11, 40001, 65_000, new SshModel("alice", 3, List.of("session", "session", "session"),
+                                List.of(new SessionSummary.SftpChannel(1, 3, null),
+                                        new SessionSummary.SftpChannel(2, 0, "not SFTP: a client packet length of 0"))),
+                                null),
                         snapshot(10, 40000, 5_000, new LineEchoTracker.Resume(3, 1), null),
                         snapshot(12, 40002, 500, null, "s->c: a hole in the captured server data")),
                 NOW, JSON);
@@ -86,15 +93,19 @@ class ApplianceStatusTest {
         assertEquals(3, sessions.size());
         assertEquals("{\"client\":\"10.213.0.10:40000\",\"server\":\"10.213.0.100:7000\",\"protocol\":\"line-echo\","
                 + "\"ageMillis\":5000,\"idleMillis\":2,\"clientBytes\":1234,\"serverBytes\":5678,\"recoverable\":true,"
-                + "\"reason\":null,\"user\":null,\"openChannels\":null,"
+                + "\"reason\":null,\"user\":null,\"openChannels\":null,\"sftpChannels\":null,"
                 + "\"model\":{\"answeredLines\":3,\"partialAnswerBytes\":1},\"resuming\":false}", sessions.get(0).toString(),
                 "line-echo: no user, the Resume record as the model");
         assertEquals("{\"client\":\"10.213.0.11:40001\",\"server\":\"10.213.0.100:7000\",\"protocol\":\"line-echo\","
                 + "\"ageMillis\":65000,\"idleMillis\":2,\"clientBytes\":1234,\"serverBytes\":5678,\"recoverable\":true,"
-                + "\"reason\":null,\"user\":\"alice\",\"openChannels\":2,"
-                + "\"model\":{\"user\":\"alice\",\"openChannels\":2,\"channelTypes\":[\"session\",\"direct-tcpip\"]},"
+                + "\"reason\":null,\"user\":\"alice\",\"openChannels\":3,\"sftpChannels\":["
+                + "{\"channel\":1,\"openHandles\":3,\"notFollowed\":null},"
+                + "{\"channel\":2,\"openHandles\":0,\"notFollowed\":\"not SFTP: a client packet length of 0\"}],"
+                + "\"model\":{\"user\":\"alice\",\"openChannels\":3,\"channelTypes\":[\"session\",\"session\",\"session\"],"
+                + "\"sftpChannels\":[{\"channel\":1,\"openHandles\":3,\"notFollowed\":null},"
+                + "{\"channel\":2,\"openHandles\":0,\"notFollowed\":\"not SFTP: a client packet length of 0\"}]},"
                 + "\"resuming\":false}",
-                sessions.get(1).toString(), "a SessionSummary gives user and channels");
+                sessions.get(1).toString(), "a SessionSummary gives user, channels and SFTP channels");
         assertEquals(false, sessions.get(2).get("recoverable").asBoolean());
         assertEquals("s->c: a hole in the captured server data", sessions.get(2).get("reason").asText());
         assertEquals(true, sessions.get(2).get("model").isNull());

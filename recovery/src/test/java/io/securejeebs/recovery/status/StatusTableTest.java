@@ -20,10 +20,10 @@ class StatusTableTest {
                 10.213.0.2:7000  alive  2026-11-21 09:59:59Z (150ms ago)  0/3     -
 
                 SESSIONS (3)
-                USER   CLIENT             AGE    CHANNELS  C->S    S->C    RECOVERABLE  REASON
-                -      10.213.0.10:40000  5s     -         1.2KiB  5.5KiB  yes          -
-                alice  10.213.0.11:40001  1m05s  2         1.2KiB  5.5KiB  yes          -
-                -      10.213.0.12:40002  500ms  -         1.2KiB  5.5KiB  no           s->c: a hole in the captured server data
+                USER   CLIENT             AGE    CHANNELS  SFTP HANDLES   C->S    S->C    RECOVERABLE  REASON
+                -      10.213.0.10:40000  5s     -         -              1.2KiB  5.5KiB  yes          -
+                alice  10.213.0.11:40001  1m05s  3         ch1:3 ch2:off  1.2KiB  5.5KiB  yes          -
+                -      10.213.0.12:40002  500ms  -         -              1.2KiB  5.5KiB  no           s->c: a hole in the captured server data
 
                 LAST FAILOVER
                 detected 2026-11-21 09:59:59Z, 300.0 ms after the last heartbeat success; took 88.3 ms: 1 recovered, 0 unrecoverable, 0 failed
