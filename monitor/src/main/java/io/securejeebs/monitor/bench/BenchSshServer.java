@@ -4,8 +4,6 @@ import io.securejeebs.keyexport.KexRecordSink;
 import io.securejeebs.keyexport.export.ExportingSessionFactory;
 import io.securejeebs.keyexport.export.KexExporter;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
@@ -17,11 +15,8 @@ import org.apache.sshd.common.compression.BuiltinCompressions;
 import org.apache.sshd.common.config.keys.AuthorizedKeyEntry;
 import org.apache.sshd.common.config.keys.PublicKeyEntryResolver;
 import org.apache.sshd.server.Environment;
-import org.apache.sshd.server.ExitCallback;
 import org.apache.sshd.server.SshServer;
 import org.apache.sshd.server.auth.pubkey.KeySetPublickeyAuthenticator;
-import org.apache.sshd.server.channel.ChannelSession;
-import org.apache.sshd.server.command.Command;
 import org.apache.sshd.server.keyprovider.SimpleGeneratorHostKeyProvider;
 
 /**
@@ -72,7 +67,7 @@ public final class BenchSshServer implements AutoCloseable {
         } else {
             sshd.setPublickeyAuthenticator(null);
         }
-        sshd.setShellFactory(channel -> new Echo());
+        sshd.setShellFactory(channel -> new EchoCommand());
         sshd.setCommandFactory((channel, command) -> {
             String[] words = command.trim().split("\\s+");
             if ((words.length == 3 || words.length == 4) && words[0].equals("stream")) {
@@ -80,7 +75,7 @@ public final class BenchSshServer implements AutoCloseable {
                         words.length == 4 ? Double.parseDouble(words[3]) : 0, log);
             }
             if (words.length == 1 && words[0].equals("cat")) {
-                return new Echo();
+                return new EchoCommand();
             }
             throw new IllegalArgumentException("the bench server runs 'cat' and 'stream SECONDS MBIT [DELAY]' only");
         });
@@ -105,71 +100,8 @@ public final class BenchSshServer implements AutoCloseable {
         exporter.close();
     }
 
-    /** The parts every command shares: streams, exit, one daemon thread. */
-    private abstract static class Worker implements Command {
-        InputStream in;
-        OutputStream out;
-        private ExitCallback exit;
-        private Thread thread;
-
-        @Override
-        public void setInputStream(InputStream in) {
-            this.in = in;
-        }
-
-        @Override
-        public void setOutputStream(OutputStream out) {
-            this.out = out;
-        }
-
-        @Override
-        public void setErrorStream(OutputStream err) {
-        }
-
-        @Override
-        public void setExitCallback(ExitCallback exit) {
-            this.exit = exit;
-        }
-
-        @Override
-        public void start(ChannelSession channel, Environment env) {
-            thread = new Thread(() -> {
-                int status = 0;
-                try {
-                    work();
-                } catch (IOException e) {
-                    status = 1; // the channel went away
-                }
-                exit.onExit(status);
-            }, getClass().getSimpleName().toLowerCase());
-            thread.setDaemon(true);
-            thread.start();
-        }
-
-        abstract void work() throws IOException;
-
-        @Override
-        public void destroy(ChannelSession channel) {
-            if (thread != null) {
-                thread.interrupt();
-            }
-        }
-    }
-
-    /** Echoes its input until EOF. */
-    private static final class Echo extends Worker {
-        @Override
-        void work() throws IOException {
-            byte[] buf = new byte[8192];
-            for (int n; (n = in.read(buf)) > 0; ) {
-                out.write(buf, 0, n);
-                out.flush();
-            }
-        }
-    }
-
     /** Zeros for a while, paced, then a line in the log. */
-    private static final class Stream extends Worker {
+    private static final class Stream extends ThreadedCommand {
         private static final int CHUNK = 32 << 10;
         private final double seconds;
         private final double mbit;
@@ -184,7 +116,7 @@ public final class BenchSshServer implements AutoCloseable {
         }
 
         @Override
-        void work() throws IOException {
+        protected void work(Environment env) throws IOException {
             try {
                 Thread.sleep((long) (delay * 1000));
             } catch (InterruptedException e) {

@@ -4,8 +4,6 @@ import io.securejeebs.keyexport.KexRecord;
 import io.securejeebs.keyexport.export.ExportingSessionFactory;
 import io.securejeebs.keyexport.export.KexExporter;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.lang.reflect.Field;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,11 +13,7 @@ import java.util.List;
 import org.apache.sshd.common.channel.Channel;
 import org.apache.sshd.common.file.virtualfs.VirtualFileSystemFactory;
 import org.apache.sshd.common.session.helpers.AbstractSession;
-import org.apache.sshd.server.Environment;
-import org.apache.sshd.server.ExitCallback;
 import org.apache.sshd.server.SshServer;
-import org.apache.sshd.server.channel.ChannelSession;
-import org.apache.sshd.server.command.Command;
 import org.apache.sshd.server.keyprovider.SimpleGeneratorHostKeyProvider;
 import org.apache.sshd.server.session.ServerSession;
 import org.apache.sshd.common.session.ConnectionService;
@@ -48,8 +42,8 @@ final class RecordedSshServer implements AutoCloseable {
         sshd.setKeyPairProvider(new SimpleGeneratorHostKeyProvider(dir.resolve("hostkey")));
         sshd.setPasswordAuthenticator((user, password, session) -> "pw".equals(password));
         sshd.setKeyboardInteractiveAuthenticator(null);
-        sshd.setShellFactory(channel -> new EchoCommand());
-        sshd.setCommandFactory((channel, command) -> new EchoCommand());
+        sshd.setShellFactory(channel -> new io.securejeebs.monitor.bench.EchoCommand());
+        sshd.setCommandFactory((channel, command) -> new io.securejeebs.monitor.bench.EchoCommand());
         sftpRoot = Files.createDirectories(dir.resolve("sftp-root"));
         sshd.setFileSystemFactory(new VirtualFileSystemFactory(sftpRoot));
         sshd.setSubsystemFactories(List.of(sftp));
@@ -138,57 +132,5 @@ final class RecordedSshServer implements AutoCloseable {
     @Override
     public void close() throws IOException {
         sshd.stop(true);
-    }
-
-    /** Echoes its input to its output until EOF. */
-    static final class EchoCommand implements Command {
-        private InputStream in;
-        private OutputStream out;
-        private ExitCallback exit;
-        private Thread thread;
-
-        @Override
-        public void setInputStream(InputStream in) {
-            this.in = in;
-        }
-
-        @Override
-        public void setOutputStream(OutputStream out) {
-            this.out = out;
-        }
-
-        @Override
-        public void setErrorStream(OutputStream err) {
-        }
-
-        @Override
-        public void setExitCallback(ExitCallback exit) {
-            this.exit = exit;
-        }
-
-        @Override
-        public void start(ChannelSession channel, Environment env) {
-            thread = new Thread(() -> {
-                byte[] buf = new byte[8192];
-                try {
-                    for (int n; (n = in.read(buf)) > 0; ) {
-                        out.write(buf, 0, n);
-                        out.flush();
-                    }
-                } catch (IOException ignored) {
-                    // channel closed
-                }
-                exit.onExit(0);
-            }, "echo");
-            thread.setDaemon(true);
-            thread.start();
-        }
-
-        @Override
-        public void destroy(ChannelSession channel) {
-            if (thread != null) {
-                thread.interrupt();
-            }
-        }
     }
 }

@@ -1,18 +1,16 @@
 package io.securejeebs.recovery.server;
 
+import io.securejeebs.monitor.bench.ThreadedCommand;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import org.apache.sshd.server.Environment;
-import org.apache.sshd.server.ExitCallback;
 import org.apache.sshd.server.channel.ChannelSession;
 import org.apache.sshd.server.command.Command;
 import org.apache.sshd.server.command.CommandFactory;
 import org.apache.sshd.server.shell.ShellFactory;
 
 /** TEST ONLY: a "shell" that says it is ready (with its TERM and size) and echoes every byte it receives. */
-final class EchoShell implements Command {
+final class EchoShell extends ThreadedCommand {
     static final String READY = "echo-shell ready";
 
     /** Shell and exec both make an echo shell; exec prints its command first. */
@@ -29,60 +27,17 @@ final class EchoShell implements Command {
     }
 
     private final String command;
-    private InputStream in;
-    private OutputStream out;
-    private ExitCallback exit;
 
     EchoShell(String command) {
         this.command = command;
     }
 
     @Override
-    public void setInputStream(InputStream in) {
-        this.in = in;
-    }
-
-    @Override
-    public void setOutputStream(OutputStream out) {
-        this.out = out;
-    }
-
-    @Override
-    public void setErrorStream(OutputStream err) {
-        // unused
-    }
-
-    @Override
-    public void setExitCallback(ExitCallback callback) {
-        this.exit = callback;
-    }
-
-    @Override
-    public void start(ChannelSession channel, Environment env) {
-        Thread t = new Thread(() -> {
-            try {
-                String banner = READY + " TERM=" + env.getEnv().get("TERM") + " " + env.getEnv().get(Environment.ENV_COLUMNS)
-                        + "x" + env.getEnv().get(Environment.ENV_LINES) + (command == null ? "" : " exec " + command) + "\r\n";
-                out.write(banner.getBytes(StandardCharsets.UTF_8));
-                out.flush();
-                byte[] buf = new byte[4096];
-                for (int n; (n = in.read(buf)) >= 0; ) {
-                    if (n > 0) {
-                        out.write(buf, 0, n);
-                        out.flush();
-                    }
-                }
-                exit.onExit(0);
-            } catch (IOException e) {
-                exit.onExit(1, e.toString());
-            }
-        }, "echo-shell");
-        t.setDaemon(true);
-        t.start();
-    }
-
-    @Override
-    public void destroy(ChannelSession channel) {
-        // the thread ends with its input stream
+    protected void work(Environment env) throws IOException {
+        String banner = READY + " TERM=" + env.getEnv().get("TERM") + " " + env.getEnv().get(Environment.ENV_COLUMNS)
+                + "x" + env.getEnv().get(Environment.ENV_LINES) + (command == null ? "" : " exec " + command) + "\r\n";
+        out.write(banner.getBytes(StandardCharsets.UTF_8));
+        out.flush();
+        echoUntilEof();
     }
 }
