@@ -15,7 +15,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
-import org.apache.sshd.common.cipher.Cipher;
 import org.apache.sshd.common.mac.BuiltinMacs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -26,18 +25,7 @@ class SshPacketEncoderTest {
     private static final int PACKETS = 40;
 
     static DirectionKeys keys(String cipher, String mac) {
-        Cipher c = BuiltinCiphers.fromFactoryName(cipher).create();
-        Random r = new Random(cipher.hashCode() ^ (mac == null ? 0 : mac.hashCode()));
-        byte[] iv = new byte[c.getIVSize()];
-        byte[] key = new byte[c.getKdfSize()];
-        r.nextBytes(iv);
-        r.nextBytes(key);
-        byte[] macKey = null;
-        if (mac != null) {
-            macKey = new byte[BuiltinMacs.fromFactoryName(mac).create().getBlockSize()];
-            r.nextBytes(macKey);
-        }
-        return new DirectionKeys(cipher, mac, iv, key, macKey);
+        return DirectionKeys.random(cipher, mac, new Random(cipher.hashCode() ^ (mac == null ? 0 : mac.hashCode())));
     }
 
     private static List<byte[]> payloads(long seed) {

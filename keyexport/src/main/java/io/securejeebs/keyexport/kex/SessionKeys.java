@@ -21,6 +21,24 @@ public record SessionKeys(DirectionKeys clientToServer, DirectionKeys serverToCl
 
     /** One direction's algorithms and keys. Secret: {@link #toString()} shows the names only. */
     public record DirectionKeys(String cipher, String mac, byte[] iv, byte[] key, byte[] macKey) {
+        /**
+         * Keys of the right sizes for {@code cipher} and {@code mac} (null for an AEAD cipher), drawn from
+         * {@code random}: for warm-ups and tests, never for a session.
+         */
+        public static DirectionKeys random(String cipher, String mac, java.util.Random random) {
+            Cipher c = BuiltinCiphers.fromFactoryName(cipher).create();
+            byte[] iv = new byte[c.getIVSize()];
+            byte[] key = new byte[c.getKdfSize()];
+            random.nextBytes(iv);
+            random.nextBytes(key);
+            byte[] macKey = null;
+            if (mac != null) {
+                macKey = new byte[BuiltinMacs.fromFactoryName(mac).create().getBlockSize()];
+                random.nextBytes(macKey);
+            }
+            return new DirectionKeys(cipher, mac, iv, key, macKey);
+        }
+
         @Override
         public String toString() {
             return "DirectionKeys[" + cipher + (mac == null ? "" : ", " + mac) + "]";

@@ -9,18 +9,13 @@ import io.securejeebs.monitor.tcp.Endpoint;
 import io.securejeebs.monitor.tcp.FrameCounters;
 import io.securejeebs.monitor.tcp.FrameDecoder;
 import io.securejeebs.monitor.tcp.WatchedServices;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.PipedInputStream;
-import java.io.PipedOutputStream;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
 import java.lang.ref.Reference;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import org.apache.sshd.client.channel.ChannelShell;
+import java.util.Map;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
 
 /**
@@ -122,32 +117,11 @@ public final class IdleSessionFootprint {
     /** A pty shell in which two commands are typed, then nothing: an idle interactive session. */
     private static RecordedSshSession record(BuiltinCiphers cipher) throws Exception {
         return RecordedSshSession.record(cipher, session -> {
-            ChannelShell shell = session.createShellChannel();
-            shell.setPtyType("xterm-256color");
-            shell.setPtyColumns(80);
-            shell.setPtyLines(24);
-            PipedOutputStream typing = new PipedOutputStream();
-            shell.setIn(new PipedInputStream(typing, 1 << 16));
-            ByteArrayOutputStream echoed = new ByteArrayOutputStream();
-            shell.setOut(echoed);
-            shell.open().verify(T);
+            TypedChannel shell = TypedChannel.shell(session, "xterm-256color", 80, 24, Map.of(), 1 << 16);
             for (String line : List.of("ls -l\n", "echo hello\n")) {
-                type(typing, echoed, line);
+                shell.type(line);
             }
         }, 300);
-    }
-
-    private static void type(PipedOutputStream in, ByteArrayOutputStream out, String text) throws Exception {
-        int before = out.size();
-        in.write(text.getBytes(StandardCharsets.UTF_8));
-        in.flush();
-        long deadline = System.currentTimeMillis() + T.toMillis();
-        while (out.size() < before + text.length()) {
-            if (System.currentTimeMillis() > deadline) {
-                throw new IllegalStateException("the shell did not echo '" + text.strip() + "'");
-            }
-            Thread.sleep(5);
-        }
     }
 
     // ---------------------------------------------------------------- replay as TCP

@@ -4,10 +4,6 @@ import io.securejeebs.monitor.bench.TappedRelay;
 
 import io.securejeebs.keyexport.KexRecord;
 import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.PipedInputStream;
-import java.io.PipedOutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,12 +11,11 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import io.securejeebs.monitor.bench.TypedChannel;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.sshd.client.SshClient;
-import org.apache.sshd.client.channel.ChannelExec;
-import org.apache.sshd.client.channel.ChannelShell;
-import org.apache.sshd.client.channel.ClientChannelEvent;
 import org.apache.sshd.client.session.ClientSession;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
 import org.apache.sshd.common.mac.BuiltinMacs;
@@ -137,31 +132,16 @@ record RecordedSession(byte[] c2s, byte[] s2c, List<KexRecord> records, int[] ta
             try (ClientSession session = client.connect("alice", "127.0.0.1", relay.port()).verify(T).getSession()) {
                 session.addPasswordIdentity("pw");
                 session.auth().verify(T);
-                ChannelShell shell = session.createShellChannel();
-                shell.setPtyType("xterm-256color");
-                shell.setPtyColumns(100);
-                shell.setPtyLines(30);
-                shell.setEnv("LANG", "C.UTF-8");
-                PipedOutputStream typing = new PipedOutputStream();
-                shell.setIn(new PipedInputStream(typing, 1 << 16));
-                ByteArrayOutputStream shellOut = new ByteArrayOutputStream();
-                shell.setOut(shellOut);
-                shell.setErr(shellOut);
-                shell.open().verify(T);
-                type(typing, shellOut, "echo hello\n");
+                TypedChannel shell = TypedChannel.shell(session, "xterm-256color", 100, 30, Map.of("LANG", "C.UTF-8"),
+                        1 << 16);
+                shell.type("echo hello\n");
                 if (script.rekeyAndExec()) {
                     session.reExchangeKeys().verify(T);
-                    type(typing, shellOut, "ls -l\n");
-                    ChannelExec exec = session.createExecChannel("cat");
-                    ByteArrayOutputStream execOut = new ByteArrayOutputStream();
-                    exec.setOut(execOut);
-                    PipedOutputStream execIn = new PipedOutputStream();
-                    exec.setIn(new PipedInputStream(execIn));
-                    exec.open().verify(T);
-                    type(execIn, execOut, "exec data\n");
-                    execIn.close();
-                    exec.waitFor(List.of(ClientChannelEvent.CLOSED), T);
-                    type(typing, shellOut, "pwd\n");
+                    shell.type("ls -l\n");
+                    TypedChannel exec = TypedChannel.exec(session, "cat");
+                    exec.type("exec data\n");
+                    exec.endInputAndAwaitClose();
+                    shell.type("pwd\n");
                 }
                 SftpClient sftp = script.sftp() ? sftpScript(session, server) : null;
                 relay.awaitQuiet(200);
@@ -178,18 +158,6 @@ record RecordedSession(byte[] c2s, byte[] s2c, List<KexRecord> records, int[] ta
         }
     }
 
-    private static void type(PipedOutputStream in, ByteArrayOutputStream out, String text) throws Exception {
-        int before = out.size();
-        in.write(text.getBytes(StandardCharsets.UTF_8));
-        in.flush();
-        long deadline = System.currentTimeMillis() + T.toMillis();
-        while (out.size() < before + text.length() && System.currentTimeMillis() < deadline) {
-            Thread.sleep(10);
-        }
-        if (out.size() < before + text.length()) {
-            throw new IOException("echo did not come back");
-        }
-    }
 
     /** The largest c2s offset that may be fed once {@code s2cFed} server bytes were: nothing it answers is missing. */
     int c2sLimit(int s2cFed) {

@@ -85,18 +85,7 @@ class SshPacketDecoderTest {
     }
 
     private static DirectionKeys keys(String cipher, String mac) {
-        Cipher c = BuiltinCiphers.fromFactoryName(cipher).create();
-        Random r = new Random(cipher.hashCode());
-        byte[] iv = new byte[c.getIVSize()];
-        byte[] key = new byte[c.getKdfSize()];
-        r.nextBytes(iv);
-        r.nextBytes(key);
-        byte[] macKey = null;
-        if (mac != null) {
-            macKey = new byte[BuiltinMacs.fromFactoryName(mac).create().getBlockSize()];
-            r.nextBytes(macKey);
-        }
-        return new DirectionKeys(cipher, mac, iv, key, macKey);
+        return DirectionKeys.random(cipher, mac, new Random(cipher.hashCode()));
     }
 
     @ParameterizedTest

@@ -12,18 +12,14 @@ import io.securejeebs.monitor.tcp.ConnectionKey;
 import io.securejeebs.monitor.tcp.Endpoint;
 import io.securejeebs.monitor.tcp.StreamSink;
 import io.securejeebs.monitor.tcp.TrackingException;
-import java.io.ByteArrayOutputStream;
-import java.io.PipedInputStream;
-import java.io.PipedOutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import io.securejeebs.monitor.bench.TypedChannel;
 import java.util.stream.Stream;
 import org.apache.sshd.client.SshClient;
-import org.apache.sshd.client.channel.ChannelExec;
 import org.apache.sshd.client.channel.ChannelShell;
-import org.apache.sshd.client.channel.ClientChannelEvent;
 import org.apache.sshd.client.session.ClientSession;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
 import org.apache.sshd.common.mac.BuiltinMacs;
@@ -69,17 +65,9 @@ class SshSessionTrackerTest {
                 session.auth().verify(T);
                 h.assertMatches(server);
 
-                ChannelShell shell = session.createShellChannel();
-                shell.setPtyType("xterm-256color");
-                shell.setPtyColumns(100);
-                shell.setPtyLines(30);
-                PipedOutputStream typing = new PipedOutputStream();
-                shell.setIn(new PipedInputStream(typing, 1 << 20));
-                ByteArrayOutputStream shellOut = new ByteArrayOutputStream();
-                shell.setOut(shellOut);
-                shell.setErr(shellOut);
-                shell.open().verify(T);
-                type(typing, shellOut, "echo hello\n");
+                TypedChannel typed = TypedChannel.shell(session, "xterm-256color", 100, 30, Map.of(), 1 << 20);
+                ChannelShell shell = (ChannelShell) typed.channel();
+                typed.type("echo hello\n");
                 SshSessionModel m = h.assertMatches(server);
                 assertEquals("alice", m.user());
                 assertEquals("password", m.authMethod());
@@ -103,18 +91,13 @@ class SshSessionTrackerTest {
 
                 session.reExchangeKeys().verify(T);
                 String bulk = "x".repeat(200_000) + "\n";
-                type(typing, shellOut, bulk);
+                typed.type(bulk);
                 m = h.assertMatches(server);
                 assertEquals(2, m.keyExchanges());
                 assertEquals(1, m.clientToServer().keyEpoch());
 
-                ChannelExec exec = session.createExecChannel("cat");
-                ByteArrayOutputStream execOut = new ByteArrayOutputStream();
-                exec.setOut(execOut);
-                PipedOutputStream execIn = new PipedOutputStream();
-                exec.setIn(new PipedInputStream(execIn));
-                exec.open().verify(T);
-                type(execIn, execOut, "exec data\n");
+                TypedChannel exec = TypedChannel.exec(session, "cat");
+                exec.type("exec data\n");
                 m = h.assertMatches(server);
                 assertEquals(2, m.channels().size());
                 ChannelModel second = m.channels().get(1);
@@ -122,8 +105,7 @@ class SshSessionTrackerTest {
                 assertEquals("cat", second.commandArgument());
                 assertTrue(!second.openedInPrefix() && second.openPayload().length > 0);
 
-                execIn.close();
-                exec.waitFor(List.of(ClientChannelEvent.CLOSED), T);
+                exec.endInputAndAwaitClose();
                 m = h.assertMatches(server);
                 assertEquals(1, m.channels().size(), "a channel closed by both sides is forgotten");
                 assertEquals(2, m.nextServerChannelId());
@@ -132,16 +114,6 @@ class SshSessionTrackerTest {
         }
     }
 
-    private static void type(PipedOutputStream in, ByteArrayOutputStream out, String text) throws Exception {
-        int before = out.size();
-        in.write(text.getBytes(StandardCharsets.UTF_8));
-        in.flush();
-        long deadline = System.currentTimeMillis() + T.toMillis();
-        while (out.size() < before + text.length() && System.currentTimeMillis() < deadline) {
-            Thread.sleep(10);
-        }
-        assertTrue(out.size() >= before + text.length(), "echo did not come back");
-    }
 
     /** A tracker fed from the relay's tap, with records from the server's export, under one lock. */
     static final class Harness implements AutoCloseable {

@@ -15,7 +15,6 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
 import org.apache.sshd.common.cipher.Cipher;
-import org.apache.sshd.common.mac.BuiltinMacs;
 import org.apache.sshd.common.signature.BuiltinSignatures;
 import org.apache.sshd.common.signature.Signature;
 import org.slf4j.Logger;
@@ -61,16 +60,7 @@ public final class RecoveryWarmUp {
             Cipher c = BuiltinCiphers.fromFactoryName(cipherName).create();
             List<String> macs = c.getAuthenticationTagSize() > 0 ? java.util.Collections.singletonList(null) : primary.macs();
             for (String macName : macs) {
-                byte[] key = new byte[c.getKdfSize()];
-                byte[] iv = new byte[c.getIVSize()];
-                random.nextBytes(key);
-                random.nextBytes(iv);
-                byte[] macKey = null;
-                if (macName != null) {
-                    macKey = new byte[BuiltinMacs.fromFactoryName(macName).create().getBlockSize()];
-                    random.nextBytes(macKey);
-                }
-                DirectionKeys keys = new DirectionKeys(cipherName, macName, iv, key, macKey);
+                DirectionKeys keys = DirectionKeys.random(cipherName, macName, random);
                 SshPacketEncoder encoder = new SshPacketEncoder(keys, CipherPosition.START);
                 SshPacketDecoder decoder = new SshPacketDecoder(keys, CipherPosition.START);
                 byte[] payload = new byte[512];

@@ -32,8 +32,6 @@ import io.securejeebs.monitor.tcp.WatchedServices;
 import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStreamReader;
-import java.io.PipedInputStream;
-import java.io.PipedOutputStream;
 import java.io.PrintStream;
 import java.lang.reflect.Field;
 import java.nio.charset.StandardCharsets;
@@ -46,12 +44,12 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
+import io.securejeebs.monitor.bench.TypedChannel;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.apache.sshd.client.SshClient;
-import org.apache.sshd.client.channel.ChannelExec;
 import org.apache.sshd.client.channel.ChannelShell;
-import org.apache.sshd.client.channel.ClientChannelEvent;
 import org.apache.sshd.client.session.ClientSession;
 import org.apache.sshd.common.channel.Channel;
 import org.apache.sshd.common.file.virtualfs.VirtualFileSystemFactory;
@@ -251,40 +249,15 @@ class OfflineMonitorTest {
 
     /** A shell with a pty, typing, a window change, a rekey, and an exec that is used and closed. */
     private static void useTheSession(ClientSession session) throws Exception {
-        ChannelShell shell = session.createShellChannel();
-        shell.setPtyType("xterm-256color");
-        shell.setPtyColumns(100);
-        shell.setPtyLines(30);
-        PipedOutputStream typing = new PipedOutputStream();
-        shell.setIn(new PipedInputStream(typing, 1 << 16));
-        ByteArrayOutputStream shellOut = new ByteArrayOutputStream();
-        shell.setOut(shellOut);
-        shell.open().verify(T);
-        type(typing, shellOut, TYPED);
-        shell.sendWindowChange(132, 43);
+        TypedChannel shell = TypedChannel.shell(session, "xterm-256color", 100, 30, Map.of(), 1 << 16);
+        shell.type(TYPED);
+        ((ChannelShell) shell.channel()).sendWindowChange(132, 43);
         session.reExchangeKeys().verify(T);
-        type(typing, shellOut, "x".repeat(50_000) + "\n");
+        shell.type("x".repeat(50_000) + "\n");
 
-        ChannelExec exec = session.createExecChannel("cat");
-        ByteArrayOutputStream execOut = new ByteArrayOutputStream();
-        exec.setOut(execOut);
-        PipedOutputStream execIn = new PipedOutputStream();
-        exec.setIn(new PipedInputStream(execIn));
-        exec.open().verify(T);
-        type(execIn, execOut, "exec data\n");
-        execIn.close();
-        exec.waitFor(List.of(ClientChannelEvent.CLOSED), T);
-    }
-
-    private static void type(PipedOutputStream in, ByteArrayOutputStream out, String text) throws Exception {
-        int before = out.size();
-        in.write(text.getBytes(StandardCharsets.UTF_8));
-        in.flush();
-        long deadline = System.currentTimeMillis() + T.toMillis();
-        while (out.size() < before + text.length() && System.currentTimeMillis() < deadline) {
-            Thread.sleep(10);
-        }
-        assertTrue(out.size() >= before + text.length(), "echo did not come back");
+        TypedChannel exec = TypedChannel.exec(session, "cat");
+        exec.type("exec data\n");
+        exec.endInputAndAwaitClose();
     }
 
     private static void awaitEqual(Supplier<String> expected, Supplier<String> actual) throws InterruptedException {
