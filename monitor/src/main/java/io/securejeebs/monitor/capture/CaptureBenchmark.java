@@ -71,11 +71,6 @@ public final class CaptureBenchmark {
      * with the last pass's connection end states, as {@link #run} does.
      */
     public static void replay(CaptureFile file, WatchedServices watched, Supplier<ApplicationTrackerFactory> trackers,
-                              PrintStream out) throws CaptureException {
-        replay(file, watched, trackers, 1, out);
-    }
-
-    public static void replay(CaptureFile file, WatchedServices watched, Supplier<ApplicationTrackerFactory> trackers,
                               int passes, PrintStream out) throws CaptureException {
         if (passes < 1) {
             throw new IllegalArgumentException("passes must be at least 1, not " + passes);

@@ -192,11 +192,6 @@ public final class LiveCapture implements AutoCloseable {
         }
     }
 
-    /** Frames read from the capture ring and followed so far. */
-    public long framesFollowed() {
-        return framesFollowed;
-    }
-
     public boolean isRunning() {
         return running && thread.isAlive();
     }
