@@ -11,10 +11,11 @@ import java.util.List;
  * @param socketSwapped   whether the session now talks to the real client (REPLAY_END carried TCP state)
  * @param shellsStarted   channels on which a fresh login shell was started
  * @param channelsClosed  channels closed because their application could not be carried over (exec,
- *                        subsystem), or closed already on the original connection
+ *                        subsystem, forwards), or closed already on the original connection
+ * @param channels        what happened to each channel, one line each ("ch0 shell: fresh login shell started")
  */
 public record RecoveryOutcome(String fingerprint, String user, List<Step> steps, boolean socketSwapped,
-                              int shellsStarted, int channelsClosed) {
+                              int shellsStarted, int channelsClosed, List<String> channels) {
     /** One step and how long it took, in milliseconds. */
     public record Step(String name, double millis) {
         @Override
@@ -25,6 +26,7 @@ public record RecoveryOutcome(String fingerprint, String user, List<Step> steps,
 
     public RecoveryOutcome {
         steps = List.copyOf(steps);
+        channels = List.copyOf(channels);
     }
 
     public double totalMillis() {

@@ -117,11 +117,17 @@ public final class SshServerSetup {
      * by {@code sessionChannels} (a {@link UserChannelSessionFactory}, or a subclass of it).
      */
     public static void userSessions(SshServer server, PrimaryConfig config, ChannelFactory sessionChannels) {
+        userSessions(server, config, sessionChannels, DirectTcpipFactory.INSTANCE);
+    }
+
+    /** The same, with direct-tcpip channels made by {@code forwardChannels} (the recovery server's never re-dial). */
+    public static void userSessions(SshServer server, PrimaryConfig config, ChannelFactory sessionChannels,
+                                    ChannelFactory forwardChannels) {
         UserSessionCommands commands = new UserSessionCommands(config.acceptEnv());
         server.setShellFactory(commands);
         server.setCommandFactory(commands);
         server.setSubsystemFactories(List.of(new UserSftpSubsystemFactory()));
-        server.setChannelFactories(List.of(sessionChannels, DirectTcpipFactory.INSTANCE));
+        server.setChannelFactories(List.of(sessionChannels, forwardChannels));
         server.setForwardingFilter(new PrimaryForwardingFilter(config.directTcpip()));
     }
 

@@ -237,7 +237,8 @@ final class UserProcessCommand implements Command {
             return;
         }
         log.info("{}: channel closed, stopping the process", description);
-        List<ProcessHandle> descendants = p.descendants().toList();
+        // pty4j's process has no toHandle() (Process.descendants() throws UnsupportedOperationException): by pid
+        List<ProcessHandle> descendants = ProcessHandle.of(p.pid()).map(h -> h.descendants().toList()).orElse(List.of());
         p.destroy(); // SIGTERM to runuser, which passes it on to the user's process
         try {
             if (!p.waitFor(2, TimeUnit.SECONDS)) {

@@ -116,8 +116,28 @@ public class RecoveryChannelSession extends UserChannelSession {
         commandInstance.start(this, getEnvironment());
     }
 
-    /** An exec or subsystem whose process died with the primary: exit status, EOF and CLOSE to the client. */
-    void closeLostCommand(int exitStatus) throws IOException {
+    /**
+     * An exec or subsystem whose process died with the primary: a line on the channel's stderr saying so (when
+     * the client's window has room for it), then exit status, EOF and CLOSE. A script that ignores {@code $?}
+     * still gets the word on its stderr.
+     *
+     * @return whether the stderr line was sent
+     */
+    boolean closeLostCommand(int exitStatus, String message) throws IOException {
+        byte[] text = message.getBytes(StandardCharsets.UTF_8);
+        boolean told = false;
+        if (!eofSent.get() && getRemoteWindow().getSize() >= text.length
+                && getRemoteWindow().getPacketSize() >= text.length) {
+            getRemoteWindow().consume(text.length);
+            org.apache.sshd.common.util.buffer.Buffer b = getSession().createBuffer(
+                    org.apache.sshd.common.SshConstants.SSH_MSG_CHANNEL_EXTENDED_DATA, text.length + 16);
+            b.putUInt(getRecipient());
+            b.putUInt(org.apache.sshd.common.SshConstants.SSH_EXTENDED_DATA_STDERR);
+            b.putBytes(text);
+            writePacket(b);
+            told = true;
+        }
         closeShell(exitStatus, false);
+        return told;
     }
 }

@@ -120,7 +120,8 @@ public final class RecoveryServer implements RecoveryEndpoint, AutoCloseable {
         server.setPort(settings.loginListen().getPort());
         SshServerSetup.transport(server, config, hostKeys);
         SshServerSetup.authentication(server, config, pam);
-        SshServerSetup.userSessions(server, config, new RecoveryChannelSessionFactory(config.acceptEnv()));
+        SshServerSetup.userSessions(server, config, new RecoveryChannelSessionFactory(config.acceptEnv()),
+                new ReplayedForwardChannel.Factory());
         SshServerSetup.logLogins(server);
         server.setSessionFactory(new Sessions(server));
         if (settings.customizer() != null) {

@@ -348,6 +348,13 @@ public class RecoverySession extends ServerSessionImpl {
 
     private void closed() {
         RecoveryServer.Claim c = claim;
+        if (phase == Phase.RECOVERED) {
+            // handed over: the session is the client's, and its end is its own (the resume thread completes the
+            // ticket with what happened to each channel); never a recovery failure
+            log.info("recovery {}{}: the session closed after its handover{}", fingerprint, label(),
+                    lastError == null ? "" : " (" + lastError + ")");
+            return;
+        }
         if (c != null && !c.future().isDone()) {
             String reason = "the CPR connection closed during " + phase.name().toLowerCase() + " after "
                     + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - createdNanos) + " ms"

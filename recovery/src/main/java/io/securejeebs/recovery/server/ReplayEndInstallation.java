@@ -59,6 +59,9 @@ final class ReplayEndInstallation {
 
     /** What an exec or subsystem channel is told when its process died with the primary. */
     static final int LOST_COMMAND_EXIT_STATUS = 255;
+    /** ... and the line on its stderr. */
+    static final String LOST_COMMAND_MESSAGE = "securejeebs: the server failed over; this command was lost with it and"
+            + " did not finish (exit status " + LOST_COMMAND_EXIT_STATUS + ")\r\n";
 
     private final RecoverySession session;
     private final RecoveryServer.Claim claim;
@@ -85,7 +88,7 @@ final class ReplayEndInstallation {
     }
 
     /** What happens to one channel. */
-    private enum Fate { KEEP, RESTART_SHELL, CLOSE_LOST_COMMAND, CLOSE_QUIETLY, CLOSE_AFTER_SWAP }
+    private enum Fate { KEEP, RESTART_SHELL, CLOSE_LOST_COMMAND, CLOSE_FORWARD, CLOSE_QUIETLY, CLOSE_AFTER_SWAP }
 
     private record ChannelPlan(Channel channel, ChannelState state, Fate fate) {}
 
@@ -216,6 +219,8 @@ final class ReplayEndInstallation {
                 fate = Fate.CLOSE_AFTER_SWAP; // the client waits for the server's CLOSE
             } else if (c instanceof RecoveryChannelSession rc && rc.replayedRequest() != null) {
                 fate = "shell".equals(rc.replayedRequest()) ? Fate.RESTART_SHELL : Fate.CLOSE_LOST_COMMAND;
+            } else if (c instanceof ReplayedForwardChannel) {
+                fate = Fate.CLOSE_FORWARD; // its connection died with the primary: never dialled again
             } else {
                 fate = Fate.KEEP;
             }
@@ -327,40 +332,98 @@ final class ReplayEndInstallation {
                 }
                 step("guard-release");
             }
-            int closed = 0;
-            for (ChannelPlan p : plans) {
+        } catch (RecoveryFailedException e) {
+            session.fail(e.reason(), e.getCause());
+            return;
+        }
+        // From here the session is the client's again: what happens to one channel is that channel's outcome,
+        // reported, and never a reason to tear the whole session down.
+        List<String> outcomes = new ArrayList<>();
+        int closed = 0;
+        int started = 0;
+        for (ChannelPlan p : plans) {
+            String what = describe(p);
+            try {
                 switch (p.fate()) {
-                    case CLOSE_QUIETLY -> closed++;
+                    case CLOSE_QUIETLY -> {
+                        closed++;
+                        outcomes.add(what + ": already closed on the original connection");
+                    }
                     case CLOSE_AFTER_SWAP -> {
                         p.channel().close(false);
                         closed++;
+                        outcomes.add(what + ": closed (the client had closed it)");
                     }
                     case CLOSE_LOST_COMMAND -> {
                         RecoveryChannelSession rc = (RecoveryChannelSession) p.channel();
-                        log.info("recovery {}: channel {} ran {} ({}), lost with the primary: closed with exit status {}",
-                                fp, p.state().serverId(), rc.replayedRequest(), rc.replayedDetail(),
-                                LOST_COMMAND_EXIT_STATUS);
-                        rc.closeLostCommand(LOST_COMMAND_EXIT_STATUS);
+                        boolean told = rc.closeLostCommand(LOST_COMMAND_EXIT_STATUS, LOST_COMMAND_MESSAGE);
                         closed++;
+                        outcomes.add(what + ": lost with the primary; exit status " + LOST_COMMAND_EXIT_STATUS
+                                + (told ? " and a line on stderr" : " (no room in the client's window for the stderr line)")
+                                + ", EOF, CLOSE");
                     }
-                    case KEEP, RESTART_SHELL -> releaseWindowDeficit(p);
+                    case CLOSE_FORWARD -> {
+                        ((ReplayedForwardChannel) p.channel()).closeCleanly();
+                        closed++;
+                        outcomes.add(what + ": its connection died with the primary; closed cleanly (EOF, CLOSE),"
+                                + " not dialled again");
+                    }
+                    case KEEP -> {
+                        releaseWindowDeficit(p);
+                        outcomes.add(what + ": kept");
+                    }
+                    case RESTART_SHELL -> releaseWindowDeficit(p);
                 }
+            } catch (IOException | RuntimeException e) {
+                outcomes.add(what + ": FAILED to " + p.fate().name().toLowerCase(Locale.ROOT).replace('_', ' ')
+                        + ": " + e.getMessage());
+                log.warn("recovery {}: {}: {}", fp, what, e.toString());
             }
-            for (RecoveryChannelSession s : shells) {
-                s.startFreshShell(notice);
-            }
-            step("applications");
-            RecoveryOutcome outcome = new RecoveryOutcome(fp, session.getUsername(), steps, swapped, shells.size(), closed);
-            log.info("recovery {}: session of {} recovered{}: {} shell(s) restarted, {} channel(s) closed, {} ms {}",
-                    fp, session.getUsername(), swapped ? ", now talking to " + session.getClientAddress()
-                            : " (no TCP state: it stays on the CPR connection)",
-                    shells.size(), closed, String.format(Locale.ROOT, "%.3f", outcome.totalMillis()), steps);
-            session.succeed(outcome);
-        } catch (RecoveryFailedException e) {
-            session.fail(e.reason(), e.getCause());
-        } catch (Exception | Error e) {
-            session.fail("after the swap: " + e, e);
         }
+        for (ChannelPlan p : plans) {
+            if (p.fate() != Fate.RESTART_SHELL) {
+                continue;
+            }
+            RecoveryChannelSession s = (RecoveryChannelSession) p.channel();
+            String what = describe(p);
+            try {
+                s.startFreshShell(notice);
+                started++;
+                outcomes.add(what + ": fresh login shell started, with the notice");
+            } catch (IOException | RuntimeException e) {
+                outcomes.add(what + ": the fresh shell could not start (" + e.getMessage() + "); channel closed");
+                log.warn("recovery {}: {}: the fresh shell could not start: {}", fp, what, e.toString());
+                try {
+                    s.closeLostCommand(LOST_COMMAND_EXIT_STATUS, "securejeebs: the server failed over and a new shell"
+                            + " could not be started here: " + e.getMessage() + "\r\n");
+                } catch (IOException | RuntimeException closeFailure) {
+                    p.channel().close(true);
+                }
+                closed++;
+            }
+        }
+        step("applications");
+        RecoveryOutcome outcome = new RecoveryOutcome(fp, session.getUsername(), steps, swapped, started, closed,
+                outcomes);
+        log.info("recovery {}: session of {} recovered{}: {} shell(s) restarted, {} channel(s) closed, {} ms {}; {}",
+                fp, session.getUsername(), swapped ? ", now talking to " + session.getClientAddress()
+                        : " (no TCP state: it stays on the CPR connection)",
+                started, closed, String.format(Locale.ROOT, "%.3f", outcome.totalMillis()), steps, outcomes);
+        session.succeed(outcome);
+    }
+
+    /** "ch0 shell", "ch1 exec", "ch2 direct-tcpip to host:port": for the report, never a command line. */
+    private static String describe(ChannelPlan p) {
+        String kind;
+        if (p.channel() instanceof RecoveryChannelSession rc) {
+            kind = rc.replayedRequest() == null ? "session" : rc.replayedRequest()
+                    + ("subsystem".equals(rc.replayedRequest()) ? " " + rc.replayedDetail() : "");
+        } else if (p.channel() instanceof ReplayedForwardChannel f) {
+            kind = "direct-tcpip to " + f.target();
+        } else {
+            kind = typeOf(p.channel());
+        }
+        return "ch" + p.state().serverId() + " " + kind;
     }
 
     /**

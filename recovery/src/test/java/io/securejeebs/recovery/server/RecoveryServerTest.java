@@ -197,8 +197,15 @@ class RecoveryServerTest {
             byte[] close = cpr.awaitMessage(97);
             assertEquals(exec.clientId(), new ByteArrayBuffer(close, 1, 4).getUInt(), "the lost exec is closed");
             List<byte[]> toExec = cpr.messagesTo(exec.clientId());
-            assertEquals(List.of(96, 98, 97), toExec.stream().map(p -> p[0] & 0xff).toList(), "EOF, exit-status, CLOSE");
-            Buffer status = new ByteArrayBuffer(toExec.get(1), 1, toExec.get(1).length - 1);
+            assertEquals(List.of(95, 96, 98, 97), toExec.stream().map(p -> p[0] & 0xff).toList(),
+                    "a line on stderr, EOF, exit-status, CLOSE");
+            Buffer stderr = new ByteArrayBuffer(toExec.get(0), 1, toExec.get(0).length - 1);
+            stderr.getUInt();
+            assertEquals(1, stderr.getUInt(), "SSH_EXTENDED_DATA_STDERR");
+            assertEquals(ReplayEndInstallation.LOST_COMMAND_MESSAGE, stderr.getString());
+            assertTrue(done.channels().stream().anyMatch(c -> c.endsWith(
+                    "exec: lost with the primary; exit status 255 and a line on stderr, EOF, CLOSE")), done.channels().toString());
+            Buffer status = new ByteArrayBuffer(toExec.get(2), 1, toExec.get(2).length - 1);
             status.getUInt();
             assertEquals("exit-status", status.getString());
             status.getBoolean();
