@@ -765,6 +765,27 @@ JNIEXPORT void JNICALL Java_io_securejeebs_kernel_Native_detachSilently0(JNIEnv 
     }
 }
 
+/* SO_LINGER {on, 0}, then close: tcp_close sends an RST (seq = snd_nxt, ack = rcv_nxt) and frees the
+ * socket at once. Used to end a connection that cannot be recovered, so that its client learns it now
+ * rather than after minutes of retransmissions (or never, when it had nothing to retransmit). */
+JNIEXPORT void JNICALL Java_io_securejeebs_kernel_Native_reset0(JNIEnv *env, jclass cls, jint fd)
+{
+    struct err e = {0};
+    struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+    (void)cls;
+    if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) < 0) {
+        fail(&e, "setsockopt", errno, "fd=%d SOL_SOCKET SO_LINGER {1, 0}", fd);
+        close(fd);
+        throw_err(env, &e);
+        return;
+    }
+    if (close(fd) < 0) {
+        fail(&e, "close", errno, "fd=%d (SO_LINGER 0: reset)", fd);
+        throw_err(env, &e);
+    }
+}
+
 /* Plain close(). On Linux the fd is gone even when close reports an error, so never retried. */
 JNIEXPORT void JNICALL Java_io_securejeebs_kernel_Native_close0(JNIEnv *env, jclass cls, jint fd)
 {

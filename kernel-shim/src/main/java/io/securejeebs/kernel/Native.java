@@ -74,6 +74,9 @@ final class Native {
     /** TCP_REPAIR on the socket at fd, then dup3() an unconnected socket over fd (silently dropping it). */
     static native void detachSilently0(int fd) throws KernelShimException;
 
+    /** SO_LINGER {1, 0} and close: the kernel sends an RST at snd_nxt/rcv_nxt. The fd is gone either way. */
+    static native void reset0(int fd) throws KernelShimException;
+
     /** Plain close(fd). */
     static native void close0(int fd) throws KernelShimException;
 

@@ -78,6 +78,18 @@ public final class RestoredSocket implements AutoCloseable {
         }
     }
 
+    /**
+     * Ends the connection with an RST (SO_LINGER 0, then close), unless it was handed off: the peer accepts it
+     * when the socket was restored at the sequence number the peer expects next.
+     */
+    public void reset() throws KernelShimException {
+        int v = fd.getAndSet(-1);
+        if (v >= 0) {
+            NativeLoader.ensureLoaded();
+            Native.reset0(v);
+        }
+    }
+
     @Override
     public String toString() {
         int v = fd.get();

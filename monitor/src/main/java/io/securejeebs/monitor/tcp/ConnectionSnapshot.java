@@ -15,6 +15,9 @@ package io.securejeebs.monitor.tcp;
  * @param resume the application tracker's resume state
  * @param unrecoverableReason null if the connection can be restored from this snapshot
  * @param resuming whether the connection is followed from a checkpoint and has shown no traffic since
+ *
+ * <p>A snapshot of a connection that cannot be restored still carries both next sequence numbers (with empty
+ * queues) when they are known, so that it can be reset ({@link #resettable()}); otherwise its arrays are null.
  */
 public record ConnectionSnapshot(
         ConnectionKey key,
@@ -49,6 +52,11 @@ public record ConnectionSnapshot(
 
     public boolean recoverable() {
         return unrecoverableReason == null;
+    }
+
+    /** Whether both sequence numbers are known, so that a socket can be built to reset the connection. */
+    public boolean resettable() {
+        return serverUnacked != null && clientUnconsumed != null && options != null;
     }
 
     /** Client bytes the server never acknowledged: the client is still waiting to hear about them. */

@@ -29,7 +29,7 @@ public final class LineEchoTakeover implements ConnectionTakeover {
     }
 
     @Override
-    public String takeOver(ConnectionSnapshot snapshot, GuardRelease release) throws IOException {
+    public Result takeOver(ConnectionSnapshot snapshot, GuardRelease release) throws IOException {
         long t0 = System.nanoTime();
         RestoredSocket socket = ConnectionRestorer.restore(snapshot, System.currentTimeMillis() * 1000);
         double restoreMillis = (System.nanoTime() - t0) / 1e6;
@@ -40,9 +40,9 @@ public final class LineEchoTakeover implements ConnectionTakeover {
             throw e;
         }
         release.release();
-        return String.format(java.util.Locale.ROOT, "restore %.2f ms; %s", restoreMillis,
+        return new Result(String.format(java.util.Locale.ROOT, "restore %.2f ms; %s", restoreMillis,
                 ConnectionRestorer.repairExit(snapshot) == io.securejeebs.kernel.TcpRepair.RepairExit.WINDOW_PROBE
-                        ? "window-probe" : "no-window-probe");
+                        ? "window-probe" : "no-window-probe"), java.util.List.of());
     }
 
     private void resume(ConnectionSnapshot snapshot, RestoredSocket socket) throws IOException {

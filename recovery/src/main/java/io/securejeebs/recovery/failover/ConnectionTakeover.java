@@ -2,6 +2,7 @@ package io.securejeebs.recovery.failover;
 
 import io.securejeebs.monitor.tcp.ConnectionSnapshot;
 import java.io.IOException;
+import java.util.List;
 
 /**
  * Rebuilds one tracked connection on this host and carries its application protocol on. The connection
@@ -15,6 +16,19 @@ public interface ConnectionTakeover {
         void release() throws IOException;
     }
 
+    /**
+     * How a takeover went.
+     *
+     * @param detail   one line for the log and the failover report
+     * @param channels what happened to each of the connection's channels, one line each (empty when the
+     *                 protocol has none)
+     */
+    record Result(String detail, List<String> channels) {
+        public Result {
+            channels = List.copyOf(channels);
+        }
+    }
+
     /** The protocol it continues, as in the config's {@code service.protocol}. */
     String protocol();
 
@@ -22,9 +36,9 @@ public interface ConnectionTakeover {
      * Restores the connection from {@code snapshot} and resumes its application. Returns promptly once
      * the connection is live again.
      *
-     * @return a one-line account of how it went, for the log and the failover report
-     * @throws IOException with the reason if it could not be taken over (the caller then releases the
-     *                     guard, so the client gets a prompt RST)
+     * @return how it went, for the log and the failover report
+     * @throws IOException with the reason if it could not be taken over (the caller then resets the connection
+     *                     and releases the guard, so the client learns of it at once)
      */
-    String takeOver(ConnectionSnapshot snapshot, GuardRelease release) throws IOException;
+    Result takeOver(ConnectionSnapshot snapshot, GuardRelease release) throws IOException;
 }
