@@ -69,6 +69,10 @@ public final class ApplianceDaemon implements AutoCloseable {
     private final VipTakeover vip;
     private final FailoverSequence failover;
     private final AtomicBoolean failoverStarted = new AtomicBoolean();
+    private final java.util.concurrent.atomic.AtomicInteger abortedInARow = new java.util.concurrent.atomic.AtomicInteger();
+    /** After an aborted failover, misses count again after this (doubling with each abort in a row, up to the max). */
+    private static final Duration ABORT_BACKOFF_FIRST = Duration.ofSeconds(1);
+    private static final Duration ABORT_BACKOFF_MAX = Duration.ofSeconds(30);
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final SealedKexRecordSource records;
     private final SessionCheckpointRepository checkpoints;
@@ -236,13 +240,27 @@ public final class ApplianceDaemon implements AutoCloseable {
                 config.servicePorts(), config.vip(), config.protocol(), config.stateDir(), config.controlSocket());
     }
 
-    private void onPrimaryDead(String evidence, long lastAliveMillis) {
+    private void onPrimaryDead(String evidence, long lastAliveMillis, long deadAfterMillis) {
         if (!failoverStarted.compareAndSet(false, true)) {
             return;
         }
         Thread t = new Thread(() -> {
-            lastFailover = failover.run(evidence, lastAliveMillis);
+            FailoverReport report = failover.run(evidence, lastAliveMillis, deadAfterMillis);
+            lastFailover = report;
+            if (report.aborted != null) {
+                // Nothing was taken over: this host still guards the primary, capture and checkpoints go on.
+                int n = abortedInARow.incrementAndGet();
+                Duration backoff = ABORT_BACKOFF_FIRST.multipliedBy(1L << Math.min(n - 1, 10));
+                backoff = backoff.compareTo(ABORT_BACKOFF_MAX) > 0 ? ABORT_BACKOFF_MAX : backoff;
+                log.warn("failover aborted ({} in a row): still armed; the heartbeat counts misses again in {} ms",
+                        n, backoff.toMillis());
+                failoverStarted.set(false);
+                heartbeat.rearm(backoff);
+                return;
+            }
+            abortedInARow.set(0);
             // This host now serves the connections; the primary's traffic is gone, so stop sniffing.
+            heartbeat.close();
             capture.close();
             CheckpointWriter w = checkpointWriter;
             if (w != null) {

@@ -31,6 +31,14 @@ public interface ApplicationTracker {
     default void onClientBytesAcknowledged(long offset) throws io.securejeebs.monitor.tcp.TrackingException {
     }
 
+    /**
+     * At a failover: the dead server may have read the client bytes up to {@code offset} although it never
+     * acknowledged them. A protocol that must not act on a byte twice takes them as consumed here; by default
+     * nothing changes (they stay in the restored socket's receive queue and are delivered).
+     */
+    default void onClientBytesPossiblyRead(long offset) throws io.securejeebs.monitor.tcp.TrackingException {
+    }
+
     /** Why the application state cannot be taken over right now, or null if it can. */
     default String unrecoverableReason() {
         return null;

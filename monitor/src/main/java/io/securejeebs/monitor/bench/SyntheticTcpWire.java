@@ -59,6 +59,11 @@ public final class SyntheticTcpWire {
         }
     }
 
+    /** The capture time the next frame gets (each frame is 10 µs after the one before). */
+    public long nowMicros() {
+        return micros + 10;
+    }
+
     /** A pure ACK from that side of everything the other side sent. */
     public void ack(boolean fromClient) {
         send(fromClient, fromClient ? clientSeq : serverSeq, fromClient ? serverSeq : clientSeq, TcpSegment.ACK,

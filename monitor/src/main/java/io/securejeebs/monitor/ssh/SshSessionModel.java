@@ -5,6 +5,7 @@ import io.securejeebs.keyexport.KexRecord;
 import io.securejeebs.monitor.app.SessionSummary;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Everything the appliance knows about one SSH session at one instant, learnt only from the wire and the
@@ -33,6 +34,9 @@ import java.util.List;
  * @param prefix the prefix ciphertext, byte for byte as the client sent it (secret: replay material)
  * @param firstKex the first KEX record (secret: replay material)
  * @param serverPartialPacket the ciphertext of an incomplete server packet at the end of the capture, empty if none
+ * @param possiblyReadInput at a failover: per server channel id, the lines typed into it that the dead server may
+ *                          have read before it died (never acknowledged); they are not delivered again, and the
+ *                          recovery notice shows them (secret: typed input, never logged)
  */
 public record SshSessionModel(
         String clientVersion,
@@ -55,7 +59,8 @@ public record SshSessionModel(
         int prefixMaxChannelId,
         @JsonIgnore byte[] prefix,
         @JsonIgnore KexRecord firstKex,
-        @JsonIgnore byte[] serverPartialPacket) implements SessionSummary {
+        @JsonIgnore byte[] serverPartialPacket,
+        @JsonIgnore Map<Integer, List<String>> possiblyReadInput) implements SessionSummary {
 
     @Override
     public int openChannels() {

@@ -85,6 +85,8 @@ public final class SshSessionTracker implements ApplicationTracker {
     private static final int MAX_KEX_MESSAGES = 8;
     /** What one entry of {@link #held} costs besides its bytes, charged to the pending limit. */
     private static final int HELD_ENTRY_COST = 64;
+    /** Lines of possibly-read input kept per channel for the recovery notice. */
+    private static final int POSSIBLY_READ_LINES = 16;
 
     private final ConnectionKey key;
     private final KexRecordSource records;
@@ -112,6 +114,8 @@ public final class SshSessionTracker implements ApplicationTracker {
     private long unackedStart;
     private final List<ApplicationUpdates.ApplicationUpdate> inlineDeliveries = new ArrayList<>(0);
     private boolean disconnected;
+    /** While settling a failover: the client packets being followed may have been read by the dead server. */
+    private boolean possiblyRead;
     /** A state-setting message came since {@link #takeCheckpointRequest()} last asked. */
     private boolean checkpointWanted;
     /** Resumed from a checkpoint and record #0 not yet back: SHA-256 of the session id it must have. */
@@ -219,6 +223,23 @@ public final class SshSessionTracker implements ApplicationTracker {
         processClientBytes(held, 0, n);
     }
 
+    /**
+     * The whole client packets up to {@code offset} may have been read by the dead server (see
+     * {@code TcpConnection#settleClientBytesBefore}): they are followed as consumed, so the replay starts after
+     * them and the restored socket never hands them to a new application; what they typed into a shell is kept
+     * for the recovery notice instead. A packet cut at {@code offset} was not whole when the server died: it
+     * stays, with what follows, for the restored socket.
+     */
+    @Override
+    public void onClientBytesPossiblyRead(long offset) throws TrackingException {
+        possiblyRead = true;
+        try {
+            onClientBytesAcknowledged(offset);
+        } finally {
+            possiblyRead = false;
+        }
+    }
+
     @Override
     public StreamSink serverStream() {
         return (offset, data, off, len) -> arrive(s2c, data, off, len);
@@ -243,7 +264,17 @@ public final class SshSessionTracker implements ApplicationTracker {
                 c2s.model(), s2c.model(), authUser, authMethod, authAttempts, List.copyOf(channels),
                 nextServerChannelId, globalRequests.stream().map(byte[]::clone).toList(), prefixComplete,
                 length, prefixPackets, end, prefixMaxChannelId,
-                Arrays.copyOf(prefix, length), firstKex, s2c.partialPacket());
+                Arrays.copyOf(prefix, length), firstKex, s2c.partialPacket(), possiblyReadInput());
+    }
+
+    private Map<Integer, List<String>> possiblyReadInput() {
+        Map<Integer, List<String>> out = new TreeMap<>();
+        for (Channel ch : byServerId.values()) {
+            if (ch.possiblyReadInput != null && !ch.possiblyReadInput.withPending().isEmpty()) {
+                out.put(ch.serverId, ch.possiblyReadInput.withPending());
+            }
+        }
+        return Map.copyOf(out);
     }
 
     @Override
@@ -258,6 +289,11 @@ public final class SshSessionTracker implements ApplicationTracker {
         if (c2s.phase != Phase.ENCRYPTED || s2c.phase != Phase.ENCRYPTED) {
             return c2s.keyEpoch < 0 || s2c.keyEpoch < 0 ? "the initial key exchange has not completed"
                     : "a key exchange is in progress (waiting for KEX record #" + Math.max(c2s.waitingFor, s2c.waitingFor) + ")";
+        }
+        if (!wireKex.isEmpty()) {
+            // A rekey under way: the replay carries one set of keys, and neither end can be put mid-exchange.
+            int ordinal = wireKex.keySet().stream().min(Integer::compare).orElseThrow();
+            return "a key exchange is in progress (rekey #" + ordinal + ": " + wireKex.get(ordinal).progress() + ")";
         }
         if (authUser == null) {
             return "user authentication has not completed";
@@ -675,6 +711,19 @@ public final class SshSessionTracker implements ApplicationTracker {
         final List<List<byte[]>> messages = List.of(new ArrayList<>(2), new ArrayList<>(2));
         /** Whether each side's NEWKEYS ended its part. */
         final boolean[] ended = new boolean[2];
+
+        /** How far the exchange got, for the reason a session is not recoverable now. */
+        String progress() {
+            StringBuilder b = new StringBuilder();
+            for (int side = 0; side < 2; side++) {
+                String who = side == 0 ? "client" : "server";
+                b.append(side == 0 ? "" : ", ").append(who).append(": ")
+                        .append(ended[side] ? "NEWKEYS sent" : kexInit[side] == null ? "no KEXINIT yet"
+                                : messages.get(side).isEmpty() ? "KEXINIT sent"
+                                : messages.get(side).size() + " key-exchange message(s) sent");
+            }
+            return b.toString();
+        }
     }
 
     private WireKex wireKex(int ordinal) throws TrackingException {
@@ -858,6 +907,12 @@ public final class SshSessionTracker implements ApplicationTracker {
                     if (ch.lines != null) {
                         ch.lines.accept(p, off + 9, Math.min(n, len - 9));
                     }
+                    if (possiblyRead) {
+                        if (ch.possiblyReadInput == null) {
+                            ch.possiblyReadInput = new CommandLines(POSSIBLY_READ_LINES);
+                        }
+                        ch.possiblyReadInput.accept(p, off + 9, Math.min(n, len - 9));
+                    }
                     if (ch.sftp != null) {
                         checkpointWanted |= ch.sftp.fromClient(p, off + 9, Math.min(n, len - 9));
                     }
@@ -1015,6 +1070,8 @@ public final class SshSessionTracker implements ApplicationTracker {
         boolean closeFromServer;
         List<byte[]> requestsAfterPrefix;
         CommandLines lines;
+        /** Input the dead server may have read, never delivered again (at a failover only). */
+        CommandLines possiblyReadInput;
         /** The SFTP requests of an "sftp" subsystem channel, when followed. */
         SftpRequestLog sftp;
 
@@ -1089,7 +1146,7 @@ public final class SshSessionTracker implements ApplicationTracker {
 
         /** Whether a hook reads this channel's data in that direction (the data is deciphered only then). */
         boolean readsData(boolean fromClient) {
-            return (fromClient && lines != null) || (sftp != null && sftp.stoppedReason() == null);
+            return (fromClient && (lines != null || possiblyRead)) || (sftp != null && sftp.stoppedReason() == null);
         }
 
         ChannelModel model() {
@@ -1169,6 +1226,16 @@ public final class SshSessionTracker implements ApplicationTracker {
 
         List<String> snapshot() {
             return List.copyOf(done);
+        }
+
+        /** The complete lines, then the line typed but not ended, if any. */
+        List<String> withPending() {
+            if (line.isEmpty()) {
+                return snapshot();
+            }
+            List<String> all = new ArrayList<>(done);
+            all.add(line.toString());
+            return List.copyOf(all);
         }
     }
 

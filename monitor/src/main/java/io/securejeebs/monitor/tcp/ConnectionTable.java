@@ -354,6 +354,20 @@ public final class ConnectionTable implements ApplicationUpdates {
         return out;
     }
 
+    /**
+     * The snapshot of a connection at a failover, after the client bytes the dead server may have read (captured
+     * at or before {@code deadAfterMicros}, never acknowledged) were settled by its tracker; see
+     * {@link TcpConnection#settleClientBytesBefore}.
+     */
+    public synchronized ConnectionSnapshot settleAndSnapshot(ConnectionKey key, long deadAfterMicros) {
+        TcpConnection c = connections.get(key);
+        if (c == null) {
+            return null;
+        }
+        c.settleClientBytesBefore(deadAfterMicros);
+        return c.snapshot();
+    }
+
     public synchronized ConnectionSnapshot snapshot(ConnectionKey key) {
         TcpConnection c = connections.get(key);
         return c == null ? null : c.snapshot();

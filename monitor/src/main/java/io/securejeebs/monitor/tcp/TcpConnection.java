@@ -34,6 +34,8 @@ public final class TcpConnection {
     private StreamReassembler clientToServer;
     private StreamReassembler serverToClient;
     private NegotiatedOptions options;
+    /** When the client bytes still waiting for the server's ACK were captured (see {@link #settleClientBytesBefore}). */
+    private final ClientArrivals clientArrivals = new ClientArrivals();
     private long lastSeenMicros;
     private int clientWindowRaw;
     private int serverWindowRaw;
@@ -195,6 +197,9 @@ public final class TcpConnection {
             }
             clientToServer.onSegment(s.seq, s.has(TcpSegment.SYN), s.has(TcpSegment.FIN),
                     s.frame, s.payloadOffset, s.payloadLength);
+            if (s.payloadLength > 0) {
+                clientArrivals.arrived(clientToServer.nextOffset(), s.timestampMicros);
+            }
             clientFin |= s.has(TcpSegment.FIN);
             if (s.has(TcpSegment.ACK) && serverToClient != null) {
                 serverToClient.onAcknowledgement(s.ack);
@@ -246,6 +251,7 @@ public final class TcpConnection {
             if (s.has(TcpSegment.ACK)) {
                 clientToServer.onAcknowledgement(s.ack);
                 app.onClientBytesAcknowledged(clientToServer.ackedOffset());
+                clientArrivals.acknowledged(clientToServer.ackedOffset());
             }
             serverToClient.onSegment(s.seq, s.has(TcpSegment.SYN), s.has(TcpSegment.FIN),
                     s.frame, s.payloadOffset, s.payloadLength);
@@ -349,6 +355,27 @@ public final class TcpConnection {
         }
     }
 
+    /**
+     * At a failover: the client bytes that the dead server never acknowledged but that were captured at or before
+     * {@code deadAfterMicros}, the last moment it may still have been alive, may have been read by it (its
+     * delayed ACK died with it). The application tracker decides what that means for its protocol (SSH: those
+     * whole packets are taken as consumed, and their input is shown to the user instead of run again). Bytes
+     * captured later reached a dead host, and stay for the restored socket's receive queue.
+     */
+    void settleClientBytesBefore(long deadAfterMicros) {
+        if (state != State.ESTABLISHED || clientToServer == null) {
+            return;
+        }
+        long end = clientArrivals.capturedBy(deadAfterMicros);
+        if (end > clientToServer.ackedOffset()) {
+            try {
+                app.onClientBytesPossiblyRead(end);
+            } catch (TrackingException e) {
+                markUnrecoverable(e.getMessage());
+            }
+        }
+    }
+
     /** The restorable state now. A snapshot of a connection that cannot be restored carries the reason. */
     public ConnectionSnapshot snapshot() {
         String reason = switch (state) {
@@ -368,8 +395,16 @@ public final class TcpConnection {
         long clientBytes = clientToServer == null ? 0 : clientToServer.nextOffset();
         long serverBytes = serverToClient == null ? 0 : serverToClient.nextOffset();
         if (reason != null) {
+            // Not restorable, but when both sequence numbers are known the connection can still be reset (empty
+            // queues at the next byte each way): its client then learns of it now instead of hanging.
+            boolean resettable = state != State.SYN_SENT && state != State.CLOSED
+                    && clientToServer != null && serverToClient != null && options != null;
+            byte[] none = resettable ? new byte[0] : null;
             return new ConnectionSnapshot(key, app.protocol(), openedMicros, lastSeenMicros, options,
-                    0, null, 0, null, 0, 0, 0, new TimestampClocks(clientTsVal, clientTsEcr, serverTsVal, serverTsEcr,
+                    resettable ? serverToClient.nextSeq() : 0, none, resettable ? clientToServer.nextSeq() : 0, none,
+                    0, resettable ? clientWindowRaw << options.clientWindowScale() : 0,
+                    resettable ? serverWindowRaw << options.serverWindowScale() : 0,
+                    new TimestampClocks(clientTsVal, clientTsEcr, serverTsVal, serverTsEcr,
                     serverTsValMicros), clientBytes, serverBytes, null, reason, state == State.RESUMING);
         }
         long unacked = serverToClient.ackedOffset();

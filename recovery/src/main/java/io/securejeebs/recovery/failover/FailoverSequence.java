@@ -2,6 +2,7 @@ package io.securejeebs.recovery.failover;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.securejeebs.cpr.ConnectionRestorer;
 import io.securejeebs.monitor.tcp.ConnectionKey;
 import io.securejeebs.monitor.tcp.ConnectionSnapshot;
 import io.securejeebs.monitor.tcp.ConnectionTable;
@@ -93,23 +94,29 @@ public final class FailoverSequence {
         return this;
     }
 
-    public FailoverReport run(String evidence, long lastAliveEpochMillis) {
+    /**
+     * @param lastAliveEpochMillis  when the primary last answered
+     * @param deadAfterEpochMillis  from when it no longer answered (0: unknown, taken as now). Client bytes it never
+     *                              acknowledged and that were captured up to then may have been read by it: they
+     *                              are not delivered again (see {@code TcpConnection#settleClientBytesBefore})
+     */
+    public FailoverReport run(String evidence, long lastAliveEpochMillis, long deadAfterEpochMillis) {
         long t0 = System.nanoTime();
         FailoverReport report = new FailoverReport();
         report.evidence = evidence;
         report.lastAliveEpochMillis = lastAliveEpochMillis;
+        report.deadAfterEpochMillis = deadAfterEpochMillis > 0 ? deadAfterEpochMillis : System.currentTimeMillis();
         report.detectedEpochMillis = System.currentTimeMillis();
         log.warn("FAILOVER started: {}", evidence);
 
         List<ConnectionSnapshot> open = table.snapshotOpenConnections();
         List<ConnectionKey> recoverable = new ArrayList<>();
+        List<ConnectionKey> unrecoverable = new ArrayList<>();
         for (ConnectionSnapshot s : open) {
             if (s.recoverable()) {
                 recoverable.add(s.key());
             } else {
-                report.connections.add(new FailoverReport.ConnectionOutcome(s.key().toString(), "unrecoverable",
-                        s.unrecoverableReason(), ms(t0), 0, 0, 0, 0, null));
-                report.unrecoverable++;
+                unrecoverable.add(s.key());
                 log.warn("{}: unrecoverable: {}", s.key(), s.unrecoverableReason());
             }
         }
@@ -129,11 +136,21 @@ public final class FailoverSequence {
             step(report, t0, "gratuitous-arp", () -> vip.announce(garpCount), garpCount + " sent");
             String[] caughtUp = new String[1];
             step(report, t0, "capture-caught-up", () -> caughtUp[0] = capture.awaitCaughtUp(), () -> caughtUp[0]);
+            int[] reset = new int[1];
+            step(report, t0, "reset-unrecoverable", () -> reset[0] = resetUnrecoverable(unrecoverable, report, t0),
+                    () -> reset[0] + " of " + unrecoverable.size() + " reset");
             String[] started = new String[1];
             step(report, t0, "start-services", () -> started[0] = hooks.startServices(), () -> started[0]);
         } catch (IOException e) {
             log.error("FAILOVER aborted: {}", e.getMessage());
+            report.aborted = e.getMessage();
             report.steps.add(new FailoverReport.Step("aborted", ms(t0), 0, e.getMessage()));
+            for (ConnectionKey key : unrecoverable) {
+                ConnectionSnapshot s = table.snapshot(key);
+                report.connections.add(FailoverReport.ConnectionOutcome.notRecovered(key.toString(), "unrecoverable",
+                        s == null ? "no longer tracked" : s.unrecoverableReason(), ms(t0), 0, null));
+                report.unrecoverable++;
+            }
             finish(report, t0);
             return report;
         }
@@ -162,44 +179,94 @@ public final class FailoverSequence {
         return report;
     }
 
-    private void recover(ConnectionKey key, FailoverReport report, long t0) {
-        ConnectionSnapshot s = table.snapshot(key); // fresh: bytes captured since the guard went up count too
-        if (s == null || !s.recoverable()) {
+    /**
+     * Every tracked connection that will not be recovered is reset now, the VIP being here (its client's answer,
+     * if any, comes to this host): a client with nothing to retransmit, in the middle of a key exchange or at a
+     * password prompt, would otherwise hang for hours. They are not guarded, so a later segment of theirs
+     * draws the kernel's own RST too.
+     *
+     * @return how many were reset
+     */
+    private int resetUnrecoverable(List<ConnectionKey> keys, FailoverReport report, long t0) {
+        int n = 0;
+        for (ConnectionKey key : keys) {
+            ConnectionSnapshot s = table.snapshot(key); // fresh: the last bytes captured count
             String reason = s == null ? "no longer tracked" : s.unrecoverableReason();
+            if (s != null && s.recoverable()) {
+                reason = "not recoverable when the failover started";
+            }
+            String how = resetQuietly(key, s);
+            n += how.startsWith("RST") ? 1 : 0;
             synchronized (report) {
                 report.unrecoverable++;
             }
-            report.connections.add(new FailoverReport.ConnectionOutcome(key.toString(), "unrecoverable", reason,
-                    ms(t0), 0, 0, 0, 0, null));
+            report.connections.add(FailoverReport.ConnectionOutcome.notRecovered(key.toString(), "unrecoverable",
+                    reason, ms(t0), 0, how));
+        }
+        return n;
+    }
+
+    /** Resets one connection; never throws: says what was done, or why not. */
+    private static String resetQuietly(ConnectionKey key, ConnectionSnapshot s) {
+        if (s == null || !s.resettable()) {
+            String why = "not reset: its sequence numbers are not known (the client learns of it at its next segment)";
+            log.warn("{}: {}", key, why);
+            return why;
+        }
+        try {
+            String how = ConnectionRestorer.reset(s, System.currentTimeMillis() * 1000);
+            log.info("{}: reset ({}): its client is told the connection is gone", key, how);
+            return how;
+        } catch (IOException | RuntimeException e) {
+            String why = "not reset: " + e.getMessage();
+            log.warn("{}: {}", key, why);
+            return why;
+        }
+    }
+
+    private void recover(ConnectionKey key, FailoverReport report, long t0) {
+        // fresh: bytes captured since the guard went up count too; those the primary may have read are settled
+        ConnectionSnapshot s = table.settleAndSnapshot(key, report.deadAfterEpochMillis * 1000);
+        if (s == null || !s.recoverable()) {
+            String reason = s == null ? "no longer tracked" : s.unrecoverableReason();
+            String how = resetQuietly(key, s);
+            releaseAfterFailure(key);
+            synchronized (report) {
+                report.unrecoverable++;
+            }
+            report.connections.add(FailoverReport.ConnectionOutcome.notRecovered(key.toString(), "unrecoverable",
+                    reason, ms(t0), 0, how));
             log.warn("{}: unrecoverable: {}", key, reason);
             return;
         }
         long r0 = System.nanoTime();
         try {
-            String detail = takeover.takeOver(s, () -> guard.release(key));
+            ConnectionTakeover.Result result = takeover.takeOver(s, () -> guard.release(key));
             double tookMillis = (System.nanoTime() - r0) / 1e6;
             synchronized (report) {
                 report.recovered++;
             }
             report.connections.add(new FailoverReport.ConnectionOutcome(key.toString(), "recovered", null, ms(t0),
                     tookMillis, s.serverUnacked().length, s.clientUnconsumed().length,
-                    s.clientBytesAwaitingAck(), detail));
+                    s.clientBytesAwaitingAck(), result.detail(), result.channels(), null));
             log.info("{}: recovered at +{} ms (took {} ms; send queue {} B unacked by the client; receive queue {} B, "
-                            + "{} B of it never acknowledged by the primary; {})",
+                            + "{} B of it never acknowledged by the primary; {}; channels {})",
                     key, fmt(ms(t0)), fmt(tookMillis), s.serverUnacked().length, s.clientUnconsumed().length,
-                    s.clientBytesAwaitingAck(), detail);
+                    s.clientBytesAwaitingAck(), result.detail(), result.channels());
         } catch (IOException | RuntimeException e) {
+            log.error("{}: recovery failed: {}", key, e.getMessage());
+            // the recovery server never handed the session over (or dropped it): its client must not hang
+            String how = resetQuietly(key, table.snapshot(key));
+            releaseAfterFailure(key);
             synchronized (report) {
                 report.failed++;
             }
-            report.connections.add(new FailoverReport.ConnectionOutcome(key.toString(), "failed", e.getMessage(),
-                    ms(t0), (System.nanoTime() - r0) / 1e6, 0, 0, 0, null));
-            log.error("{}: recovery failed: {}", key, e.getMessage());
-            releaseAfterFailure(key);
+            report.connections.add(FailoverReport.ConnectionOutcome.notRecovered(key.toString(), "failed",
+                    e.getMessage(), ms(t0), (System.nanoTime() - r0) / 1e6, how));
         }
     }
 
-    /** A connection that could not be restored leaves the guard: its client gets a prompt RST, not a hang. */
+    /** A connection that could not be restored leaves the guard: its later segments draw the kernel's RST. */
     private void releaseAfterFailure(ConnectionKey key) {
         try {
             guard.release(key);

@@ -11,15 +11,23 @@ import org.slf4j.LoggerFactory;
 /**
  * Probes the primary's own address with a TCP connect every interval. After the configured number of
  * consecutive misses it declares the primary dead, once. It arms only after a first successful probe,
- * so an appliance started before its primary never takes over a service that was never up.
+ * so an appliance started before its primary never takes over a service that was never up. A failover that
+ * was aborted (the VIP still answered, fencing failed) {@linkplain #rearm re-arms} it: the appliance stays on
+ * guard.
  */
 public final class Heartbeat implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Heartbeat.class);
 
-    /** Called once, on the heartbeat thread, when the primary is declared dead. */
+    /** Called on the heartbeat thread when the primary is declared dead (once, until {@link #rearm}). */
     @FunctionalInterface
     public interface DeathListener {
-        void primaryDead(String evidence, long lastAliveEpochMillis);
+        /**
+         * @param lastAliveEpochMillis the end of the last probe the primary answered
+         * @param deadAfterEpochMillis the start of the first probe of this run of misses, plus
+         *                             {@link #ANSWER_SLACK_MILLIS}: the primary did not answer it, so it was not
+         *                             serving after then (up to then, it may still have read what clients sent)
+         */
+        void primaryDead(String evidence, long lastAliveEpochMillis, long deadAfterEpochMillis);
     }
 
     public enum State { WAITING_FOR_FIRST_CONTACT, ALIVE, MISSING, DEAD, STOPPED }
@@ -34,6 +42,9 @@ public final class Heartbeat implements AutoCloseable {
     public record Status(InetSocketAddress target, State state, long lastAliveEpochMillis, int consecutiveMisses,
                          int missesToDead, Duration interval, String lastError) {}
 
+    /** How late after a probe's start a live primary may still answer it (a busy host's softirq latency). */
+    static final long ANSWER_SLACK_MILLIS = 10;
+
     private final InetSocketAddress target;
     private final Duration interval;
     private final int misses;
@@ -42,6 +53,8 @@ public final class Heartbeat implements AutoCloseable {
     private volatile boolean running = true;
     private volatile State state = State.WAITING_FOR_FIRST_CONTACT;
     private volatile long lastAliveMillis;
+    private volatile long firstMissMillis;
+    private volatile long rearmAtNanos;
     private volatile int consecutiveMisses;
     private volatile String lastError;
 
@@ -86,6 +99,19 @@ public final class Heartbeat implements AutoCloseable {
         String lastLogged = null;
         while (running) {
             long started = System.nanoTime();
+            if (state == State.DEAD) {
+                long at = rearmAtNanos;
+                if (at == 0 || started - at < 0) {
+                    pause(started);
+                    continue;
+                }
+                rearmAtNanos = 0;
+                consecutiveMisses = 0;
+                state = State.MISSING;
+                log.warn("heartbeat to {} re-armed: the primary is declared dead again after {} consecutive misses",
+                        target, misses);
+            }
+            long probeStartedMillis = System.currentTimeMillis();
             String error = probe(timeout);
             if (error != null) {
                 lastError = error;
@@ -100,30 +126,46 @@ public final class Heartbeat implements AutoCloseable {
                 lastAliveMillis = System.currentTimeMillis();
             } else if (state == State.ALIVE || state == State.MISSING) {
                 consecutiveMisses++;
+                if (consecutiveMisses == 1) {
+                    // alive when this probe's SYN came, it would have answered it within microseconds
+                    firstMissMillis = probeStartedMillis + ANSWER_SLACK_MILLIS;
+                }
                 state = State.MISSING;
                 log.info("heartbeat miss {}/{} for {}: {}", consecutiveMisses, misses, target, error);
                 if (consecutiveMisses >= misses) {
                     state = State.DEAD;
-                    running = false;
                     String evidence = consecutiveMisses + " consecutive heartbeat misses every "
                             + interval.toMillis() + " ms (last: " + error + ")";
                     log.warn("primary {} declared dead: {}", target, evidence);
-                    listener.primaryDead(evidence, lastAliveMillis);
-                    return;
+                    listener.primaryDead(evidence, lastAliveMillis, firstMissMillis);
                 }
             } else if (!error.equals(lastLogged)) {
                 log.info("waiting for first contact with primary {}: {}", target, error);
                 lastLogged = error;
             }
-            long spent = System.nanoTime() - started;
-            long sleep = interval.toNanos() - spent;
-            if (sleep > 0) {
-                try {
-                    TimeUnit.NANOSECONDS.sleep(sleep);
-                } catch (InterruptedException e) {
-                    return;
-                }
+            pause(started);
+        }
+    }
+
+    private void pause(long startedNanos) {
+        long sleep = interval.toNanos() - (System.nanoTime() - startedNanos);
+        if (sleep > 0) {
+            try {
+                TimeUnit.NANOSECONDS.sleep(sleep);
+            } catch (InterruptedException e) {
+                running = false;
             }
+        }
+    }
+
+    /**
+     * After a failover that did not take over (aborted): counts misses again from zero once {@code after} has
+     * passed (a back-off, so that a primary that is alive but unreachable from here is not failed over every few
+     * hundred milliseconds), and declares the primary dead again after as many misses.
+     */
+    public void rearm(Duration after) {
+        if (state == State.DEAD) {
+            rearmAtNanos = System.nanoTime() + Math.max(1, after.toNanos());
         }
     }
 

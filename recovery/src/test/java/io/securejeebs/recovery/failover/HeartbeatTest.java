@@ -20,7 +20,7 @@ class HeartbeatTest {
         AtomicReference<String> evidence = new AtomicReference<>();
         ServerSocket primary = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         InetSocketAddress target = new InetSocketAddress(InetAddress.getLoopbackAddress(), primary.getLocalPort());
-        try (Heartbeat hb = new Heartbeat(target, Duration.ofMillis(20), 3, (why, lastAlive) -> {
+        try (Heartbeat hb = new Heartbeat(target, Duration.ofMillis(20), 3, (why, lastAlive, deadAfter) -> {
             evidence.set(why);
             dead.countDown();
         }).start()) {
@@ -38,6 +38,38 @@ class HeartbeatTest {
     }
 
     @Test
+    void reArmedAfterAnAbortedFailoverItFiresAgain() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger deaths = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicLong firstMiss = new java.util.concurrent.atomic.AtomicLong();
+        ServerSocket primary = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        InetSocketAddress target = new InetSocketAddress(InetAddress.getLoopbackAddress(), primary.getLocalPort());
+        try (Heartbeat hb = new Heartbeat(target, Duration.ofMillis(20), 2, (why, lastAlive, deadAfter) -> {
+            firstMiss.set(deadAfter);
+            deaths.incrementAndGet();
+        }).start()) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (hb.state() != Heartbeat.State.ALIVE && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            long closedAt = System.currentTimeMillis();
+            primary.close();
+            while (deaths.get() == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(1, deaths.get(), "declared dead once");
+            assertTrue(firstMiss.get() >= closedAt - 30, "the first miss came about when the primary went away");
+            assertTrue(firstMiss.get() >= hb.lastAliveEpochMillis(), "the first miss follows the last success");
+            Thread.sleep(200); // dead, not re-armed: no second declaration however long the primary stays away
+            assertEquals(1, deaths.get(), "not declared dead again before it is re-armed");
+            hb.rearm(Duration.ofMillis(1));
+            while (deaths.get() < 2 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(2, deaths.get(), "re-armed: declared dead again");
+        }
+    }
+
+    @Test
     void neverFiresBeforeFirstContact() throws Exception {
         int port;
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
@@ -45,7 +77,7 @@ class HeartbeatTest {
         }
         CountDownLatch dead = new CountDownLatch(1);
         try (Heartbeat hb = new Heartbeat(new InetSocketAddress(InetAddress.getLoopbackAddress(), port),
-                Duration.ofMillis(10), 2, (why, lastAlive) -> dead.countDown()).start()) {
+                Duration.ofMillis(10), 2, (why, lastAlive, deadAfter) -> dead.countDown()).start()) {
             assertTrue(!dead.await(300, TimeUnit.MILLISECONDS), "fired without ever seeing the primary");
             assertEquals(Heartbeat.State.WAITING_FOR_FIRST_CONTACT, hb.state());
         }
