@@ -225,10 +225,23 @@ final class SshLab implements AutoCloseable {
         LogFiles.awaitLine(applianceLog, l -> l.contains("tracking warm-up done"), Duration.ofSeconds(60), appliance);
     }
 
-    /** Cuts the primary's network, then SIGKILLs it (scripts/lab crash-primary). Returns System.nanoTime(). */
-    long crashPrimary() {
+    /**
+     * Cuts the primary's network, then SIGKILLs it (scripts/lab crash-primary), then waits until the appliance's
+     * heartbeat has missed the primary once. Input the client sends from then on reached a host known to be gone,
+     * and is delivered to the recovered session; input sent between the crash and that first miss may have been
+     * read by the dying primary, so it is shown in the recovery notice rather than run (README, "What a user
+     * sees"). The tests that type "during the outage" type after this returns. Returns System.nanoTime() of
+     * the crash.
+     */
+    long crashPrimary() throws Exception {
+        long missesBefore = LogFiles.lines(applianceLog).stream().filter(l -> l.contains("heartbeat miss 1/")).count();
         long t = System.nanoTime();
         lab.crashPrimary(primary.pid());
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (LogFiles.lines(applianceLog).stream().filter(l -> l.contains("heartbeat miss 1/")).count() <= missesBefore
+                && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
         return t;
     }
 
