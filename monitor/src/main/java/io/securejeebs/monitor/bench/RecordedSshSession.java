@@ -18,7 +18,7 @@ import org.apache.sshd.common.kex.KexProposalOption;
 
 /**
  * One real SSH session recorded in this JVM, on loopback: a MINA client logs in with a password through a
- * {@link TappedRelay} to a {@link BenchSshServer} that exports its one KEX record to memory, and does what
+ * {@link TappedRelay} to a {@link BenchSshServer} that exports its KEX records to memory, and does what
  * its {@link Script} says; every byte both ways is kept in the order the relay forwarded it, up to the
  * quiet point that ends the script. Replayed as TCP frames ({@link SyntheticTcpWire}), it is what the
  * monitor would have captured of that session.
@@ -37,12 +37,12 @@ public final class RecordedSshSession {
     private static final String PASSWORD = "recorded";
 
     private final List<Chunk> chunks;
-    private final KexRecord record;
+    private final List<KexRecord> records;
     private final String cipher;
 
-    private RecordedSshSession(List<Chunk> chunks, KexRecord record, String cipher) {
+    private RecordedSshSession(List<Chunk> chunks, List<KexRecord> records, String cipher) {
         this.chunks = chunks;
-        this.record = record;
+        this.records = records;
         this.cipher = cipher;
     }
 
@@ -84,11 +84,11 @@ public final class RecordedSshSession {
             }
         }
         synchronized (exported) {
-            if (exported.size() != 1) {
-                throw new IllegalStateException("expected one KEX record, got " + exported.size());
+            if (exported.isEmpty()) {
+                throw new IllegalStateException("no KEX record was exported");
             }
             synchronized (chunks) {
-                return new RecordedSshSession(List.copyOf(chunks), exported.get(0), negotiated);
+                return new RecordedSshSession(List.copyOf(chunks), List.copyOf(exported), negotiated);
             }
         }
     }
@@ -110,12 +110,21 @@ public final class RecordedSshSession {
         return chunks.stream().filter(c -> !c.fromClient()).mapToLong(c -> c.data().length).sum();
     }
 
-    /** Hands every tracker its own decoded copy of the record, as the database would, on the caller's thread. */
+    /**
+     * Hands every tracker its own decoded copy of the record it asks for (the first, or a rekey's), as the database
+     * would, on the caller's thread.
+     */
     public KexRecordSource recordSource() {
-        byte[] encoded = KexRecordCodec.encode(record);
+        List<byte[]> encoded = records.stream().map(KexRecordCodec::encode).toList();
+        List<Integer> ordinals = records.stream().map(KexRecord::ordinal).toList();
         return (key, ordinal, delivery) -> {
+            int i = ordinals.indexOf(ordinal);
+            if (i < 0) {
+                delivery.failed("no KEX record #" + ordinal + " in the recording");
+                return;
+            }
             try {
-                delivery.record(KexRecordCodec.decode(encoded));
+                delivery.record(KexRecordCodec.decode(encoded.get(i)));
             } catch (MalformedEncodingException e) {
                 delivery.failed(e.getMessage());
             }

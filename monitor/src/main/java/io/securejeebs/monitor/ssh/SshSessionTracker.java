@@ -114,6 +114,14 @@ public final class SshSessionTracker implements ApplicationTracker {
     private long unackedStart;
     private final List<ApplicationUpdates.ApplicationUpdate> inlineDeliveries = new ArrayList<>(0);
     private boolean disconnected;
+    /**
+     * A rekey the client started: the client stream just before its KEXINIT. While the server has sent nothing of
+     * that exchange, the exchange has left no trace the client saw: the replay stops before it, and the client's
+     * KEXINIT (and what followed it) goes back to the restored socket, for the recovery server to answer afresh.
+     */
+    private record RekeyRollback(int ordinal, long offset, DirectionModel model) {}
+
+    private RekeyRollback rekeyRollback;
     /** While settling a failover: the client packets being followed may have been read by the dead server. */
     private boolean possiblyRead;
     /** A state-setting message came since {@link #takeCheckpointRequest()} last asked. */
@@ -247,7 +255,25 @@ public final class SshSessionTracker implements ApplicationTracker {
 
     @Override
     public long clientConsumedOffset() {
-        return c2s.wholePacketsEnd;
+        RekeyRollback r = rekeyUnanswered();
+        return r != null ? r.offset() : c2s.wholePacketsEnd;
+    }
+
+    /**
+     * The rollback point of a rekey the client started and the server has not answered on the wire at all (no
+     * KEXINIT, no key-exchange message, no NEWKEYS of that exchange from the server), or null.
+     */
+    private RekeyRollback rekeyUnanswered() {
+        RekeyRollback r = rekeyRollback;
+        if (r == null) {
+            return null;
+        }
+        WireKex w = wireKex.get(r.ordinal());
+        if (w == null || wireKex.size() != 1 || w.ended[0] || w.ended[1] || w.kexInit[1] != null
+                || !w.messages.get(1).isEmpty()) {
+            return null;
+        }
+        return r;
     }
 
     @Override
@@ -260,8 +286,9 @@ public final class SshSessionTracker implements ApplicationTracker {
         int length = prefixComplete ? prefixLength : (int) Math.min(prefixLength, c2s.wholePacketsEnd);
         CipherPosition end = prefixComplete ? prefixEndPosition
                 : c2s.keyEpoch == 0 && c2s.phase == Phase.ENCRYPTED ? c2s.decoder.position() : null;
+        RekeyRollback rollback = rekeyUnanswered();
         return new SshSessionModel(c2s.version, s2c.version, sessionIdFingerprint, strictKex, appliedRecords,
-                c2s.model(), s2c.model(), authUser, authMethod, authAttempts, List.copyOf(channels),
+                rollback != null ? rollback.model() : c2s.model(), s2c.model(), authUser, authMethod, authAttempts, List.copyOf(channels),
                 nextServerChannelId, globalRequests.stream().map(byte[]::clone).toList(), prefixComplete,
                 length, prefixPackets, end, prefixMaxChannelId,
                 Arrays.copyOf(prefix, length), firstKex, s2c.partialPacket(), possiblyReadInput());
@@ -290,8 +317,9 @@ public final class SshSessionTracker implements ApplicationTracker {
             return c2s.keyEpoch < 0 || s2c.keyEpoch < 0 ? "the initial key exchange has not completed"
                     : "a key exchange is in progress (waiting for KEX record #" + Math.max(c2s.waitingFor, s2c.waitingFor) + ")";
         }
-        if (!wireKex.isEmpty()) {
-            // A rekey under way: the replay carries one set of keys, and neither end can be put mid-exchange.
+        if (!wireKex.isEmpty() && rekeyUnanswered() == null) {
+            // A rekey under way that the server had answered: the client already holds part of an exchange whose
+            // server side died with the primary (its ephemeral key, or keys it never exported).
             int ordinal = wireKex.keySet().stream().min(Integer::compare).orElseThrow();
             return "a key exchange is in progress (rekey #" + ordinal + ": " + wireKex.get(ordinal).progress() + ")";
         }
@@ -752,6 +780,9 @@ public final class SshSessionTracker implements ApplicationTracker {
 
     private void onNewKeys(boolean fromClient, int ordinal) throws TrackingException {
         wireKex(ordinal).ended[fromClient ? 0 : 1] = true;
+        if (fromClient) {
+            rekeyRollback = null; // the client has moved to the next keys: nothing to roll back to
+        }
         checkWire(ordinal);
     }
 
@@ -941,7 +972,12 @@ public final class SshSessionTracker implements ApplicationTracker {
                     disconnected = true;
                     checkpointWanted = true;
                 }
-                case SshConstants.SSH_MSG_KEXINIT -> onKexInit(true, c2s.newKeysSeen, p, off, len);
+                case SshConstants.SSH_MSG_KEXINIT -> {
+                    if (c2s.decoder != null && rekeyRollback == null) { // a rekey: where the client stood before it
+                        rekeyRollback = new RekeyRollback(c2s.newKeysSeen, start, c2s.modelBefore());
+                    }
+                    onKexInit(true, c2s.newKeysSeen, p, off, len);
+                }
                 default -> { }
             }
         } catch (RuntimeException e) { // MINA's Buffer: a field runs past the payload
@@ -1523,6 +1559,13 @@ public final class SshSessionTracker implements ApplicationTracker {
 
         byte[] partialPacket() {
             return decoder == null ? new byte[0] : decoder.bufferedCopy();
+        }
+
+        /** This direction as it stood before the packet being followed now (called from within {@link #onPacket}). */
+        DirectionModel modelBefore() {
+            return new DirectionModel(directionKeys.cipher(), directionKeys.mac(), keyEpoch, positionBefore.sequence(),
+                    positionBefore.blocks(), plaintextPackets + packetsInEarlierEpochs + decoder.packetsDecoded(),
+                    decoder.bytesBuffered() + heldBytes(this), directionKeys);
         }
     }
 

@@ -3,7 +3,6 @@ package io.securejeebs.monitor.tcp;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.securejeebs.monitor.app.LineEchoTracker;
@@ -117,7 +116,9 @@ class ConnectionTableTest {
         ConnectionSnapshot s = table.snapshot(key);
         assertFalse(s.recoverable());
         assertTrue(s.unrecoverableReason().contains("capture missed 5 byte(s)"), s.unrecoverableReason());
-        assertNull(s.clientUnconsumed(), "an unrecoverable connection keeps no payload");
+        assertEquals(0, s.clientUnconsumed().length, "an unrecoverable connection keeps no payload");
+        assertEquals(0, s.serverUnacked().length);
+        assertTrue(s.resettable(), "both sequence numbers are known: it can be reset");
     }
 
     @Test

@@ -67,6 +67,15 @@ public class RecoverySession extends ServerSessionImpl {
         super(manager, ioSession);
         this.server = server;
         addCloseFutureListener(f -> closed());
+        addSessionListener(new org.apache.sshd.common.session.SessionListener() {
+            @Override
+            public void sessionEvent(Session session, Event event) {
+                if (event == Event.KeyEstablished && phase == Phase.RECOVERED) {
+                    log.info("recovery {}{}: key exchange with the client completed after the handover", fingerprint,
+                            label());
+                }
+            }
+        });
     }
 
     /** True from an accepted preamble until REPLAY_END is installed. */
