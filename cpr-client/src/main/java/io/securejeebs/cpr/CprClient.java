@@ -233,7 +233,7 @@ public final class CprClient {
                 channels,
                 new ReplayEnd.TcpHandover(ConnectionRestorer.tcpState(s, completion.rest(), nowMicros),
                         ConnectionRestorer.repairExit(s)),
-                noticeExtra == null ? "" : noticeExtra);
+                noticeExtra == null ? "" : noticeExtra, m.serverKexInitSent());
     }
 
     /**

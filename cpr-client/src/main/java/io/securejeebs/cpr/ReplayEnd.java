@@ -41,6 +41,8 @@ import org.apache.sshd.common.util.buffer.ByteArrayBuffer;
  *   uint32 mss, boolean sack, boolean window scaling, uint32 snd wscale, uint32 rcv wscale,
  *   boolean timestamps, uint32 timestamp, uint32 send window, uint32 receive window, boolean window probe
  * string  notice extra (UTF-8, may be empty): more lines for the recovered shell's notice
+ * string  server KEXINIT (format 2; may be empty): the payload of a rekey KEXINIT the primary had sent and that
+ *         nothing of the exchange followed; the recovery server takes it as its own, already sent
  * </pre>
  * The server's window is what the client may still send (the server's local window); the client's window
  * is what the server may still send (its remote window).
@@ -53,12 +55,14 @@ import org.apache.sshd.common.util.buffer.ByteArrayBuffer;
  * @param tcp         the connection to the real client, or null: the session then continues on the CPR
  *                    connection itself (tests)
  * @param noticeExtra lines appended to the recovered shell's notice (e.g. the commands the monitor saw)
+ * @param serverKexInit a rekey KEXINIT payload the primary sent and got no further with, or empty
  */
 public record ReplayEnd(Direction inbound, Direction outbound, List<ChannelState> channels, TcpHandover tcp,
-                        String noticeExtra) {
+                        String noticeExtra, byte[] serverKexInit) {
     /** SSH_MSG_SJ_REPLAY_END, in the private range 192–255 (RFC 4250 §4.1.1). */
     public static final int MESSAGE = 200;
-    public static final int FORMAT_VERSION = 1;
+    public static final int FORMAT_VERSION = 2;
+    private static final int MAX_KEXINIT = 64 << 10;
 
     private static final long UINT32_MAX = 0xffffffffL;
     private static final int MAX_NAME = 64;
@@ -145,6 +149,18 @@ public record ReplayEnd(Direction inbound, Direction outbound, List<ChannelState
         Objects.requireNonNull(outbound, "outbound");
         channels = List.copyOf(channels);
         noticeExtra = noticeExtra == null ? "" : noticeExtra;
+        serverKexInit = serverKexInit == null ? new byte[0] : serverKexInit.clone();
+    }
+
+    /** No rekey under way. */
+    public ReplayEnd(Direction inbound, Direction outbound, List<ChannelState> channels, TcpHandover tcp,
+                     String noticeExtra) {
+        this(inbound, outbound, channels, tcp, noticeExtra, null);
+    }
+
+    @Override
+    public byte[] serverKexInit() {
+        return serverKexInit.clone();
     }
 
     public boolean hasTcp() {
@@ -193,6 +209,7 @@ public record ReplayEnd(Direction inbound, Direction outbound, List<ChannelState
             b.putBoolean(tcp.exit() == RepairExit.WINDOW_PROBE);
         }
         b.putString(noticeExtra);
+        b.putBytes(serverKexInit);
         return b.getCompactData();
     }
 
@@ -281,10 +298,14 @@ public record ReplayEnd(Direction inbound, Direction outbound, List<ChannelState
             }
         }
         String notice = r.utf8("noticeExtra");
+        byte[] kexInit = r.bytes("serverKexInit", MAX_KEXINIT);
+        if (kexInit.length > 0 && kexInit[0] != 20) {
+            throw new ReplayEndFormatException("serverKexInit is message " + (kexInit[0] & 0xff) + ", not KEXINIT (20)");
+        }
         if (r.remaining() != 0) {
             throw new ReplayEndFormatException(r.remaining() + " unexpected bytes after the last field");
         }
-        return new ReplayEnd(inbound, outbound, channels, tcp, notice);
+        return new ReplayEnd(inbound, outbound, channels, tcp, notice, kexInit);
     }
 
     private static Direction direction(Reader r, String which) throws ReplayEndFormatException {
@@ -318,7 +339,8 @@ public record ReplayEnd(Direction inbound, Direction outbound, List<ChannelState
     public String toString() {
         return "ReplayEnd[in " + inbound + ", out " + outbound + ", " + channels.size() + " channel(s)"
                 + (tcp == null ? ", no TCP" : ", " + tcp.state() + " exit " + tcp.exit())
-                + ", notice +" + noticeExtra.length() + " chars]";
+                + ", notice +" + noticeExtra.length() + " chars"
+                + (serverKexInit.length == 0 ? "" : ", server KEXINIT sent (" + serverKexInit.length + " B)") + "]";
     }
 
     /** Reads SSH wire types and names the field that is missing or wrong. */

@@ -50,6 +50,23 @@ class ReplayEndTest {
     }
 
     @Test
+    void aServerKexInitSentRoundTripsAndNothingElseIsTaken() throws Exception {
+        ReplayEnd s = sample(true);
+        byte[] kexInit = new byte[300];
+        kexInit[0] = 20;
+        kexInit[17] = 42;
+        ReplayEnd e = new ReplayEnd(s.inbound(), s.outbound(), s.channels(), s.tcp(), s.noticeExtra(), kexInit);
+        ReplayEnd d = ReplayEnd.decode(e.encode());
+        assertArrayEquals(kexInit, d.serverKexInit());
+        assertEquals(0, ReplayEnd.decode(s.encode()).serverKexInit().length, "none when no rekey is under way");
+        byte[] notKexInit = kexInit.clone();
+        notKexInit[0] = 21;
+        ReplayEnd bad = new ReplayEnd(s.inbound(), s.outbound(), s.channels(), s.tcp(), s.noticeExtra(), notKexInit);
+        ReplayEndFormatException ex = assertThrows(ReplayEndFormatException.class, () -> ReplayEnd.decode(bad.encode()));
+        assertTrue(ex.getMessage().contains("not KEXINIT"), ex.getMessage());
+    }
+
+    @Test
     void roundTripWithTcp() throws Exception {
         ReplayEnd e = sample(true);
         byte[] wire = e.encode();
@@ -124,15 +141,15 @@ class ReplayEndTest {
     void garbageIsRefusedWithAReason() throws Exception {
         byte[] wire = sample(true).encode();
         assertMessage(new byte[] {94, 0, 0, 0, 1}, "not a REPLAY_END");
-        byte[] v2 = wire.clone();
-        v2[4] = 2;
-        assertMessage(v2, "format version 2");
+        byte[] v3 = wire.clone();
+        v3[4] = 3;
+        assertMessage(v3, "format version 3");
         byte[] trailing = Arrays.copyOf(wire, wire.length + 3);
         assertMessage(trailing, "3 unexpected bytes");
         // a huge channel count is refused, not allocated
         ReplayEnd noChannels = new ReplayEnd(sample(false).inbound(), sample(false).outbound(), List.of(), null, "");
         byte[] w = noChannels.encode();
-        int countAt = w.length - 1 - 4 - 4; // ... uint32 count, boolean hasTcp, string "" (uint32 0)
+        int countAt = w.length - 1 - 4 - 4 - 4; // ... uint32 count, boolean hasTcp, string "", string "" (uint32 0 each)
         w[countAt] = (byte) 0x7f;
         assertMessage(w, "channel count");
         Random r = new Random(5);

@@ -37,6 +37,8 @@ import java.util.Map;
  * @param possiblyReadInput at a failover: per server channel id, the lines typed into it that the dead server may
  *                          have read before it died (never acknowledged); they are not delivered again, and the
  *                          recovery notice shows them (secret: typed input, never logged)
+ * @param serverKexInitSent a rekey KEXINIT payload the server sent with nothing of the exchange after it (the
+ *                          recovery server takes it as its own), or null
  */
 public record SshSessionModel(
         String clientVersion,
@@ -60,7 +62,8 @@ public record SshSessionModel(
         @JsonIgnore byte[] prefix,
         @JsonIgnore KexRecord firstKex,
         @JsonIgnore byte[] serverPartialPacket,
-        @JsonIgnore Map<Integer, List<String>> possiblyReadInput) implements SessionSummary {
+        @JsonIgnore Map<Integer, List<String>> possiblyReadInput,
+        @JsonIgnore byte[] serverKexInitSent) implements SessionSummary {
 
     @Override
     public int openChannels() {

@@ -115,9 +115,10 @@ public final class SshSessionTracker implements ApplicationTracker {
     private final List<ApplicationUpdates.ApplicationUpdate> inlineDeliveries = new ArrayList<>(0);
     private boolean disconnected;
     /**
-     * A rekey the client started: the client stream just before its KEXINIT. While the server has sent nothing of
-     * that exchange, the exchange has left no trace the client saw: the replay stops before it, and the client's
-     * KEXINIT (and what followed it) goes back to the restored socket, for the recovery server to answer afresh.
+     * A rekey under way: the client stream just before the client's KEXINIT. While the server has sent no more of
+     * that exchange than its own KEXINIT, the client holds nothing the recovery server cannot reproduce: the replay
+     * stops before the client's KEXINIT, which goes back to the restored socket (with what followed it), and the
+     * recovery server takes the primary's KEXINIT, if any, as its own, then answers afresh.
      */
     private record RekeyRollback(int ordinal, long offset, DirectionModel model) {}
 
@@ -260,20 +261,35 @@ public final class SshSessionTracker implements ApplicationTracker {
     }
 
     /**
-     * The rollback point of a rekey the client started and the server has not answered on the wire at all (no
-     * KEXINIT, no key-exchange message, no NEWKEYS of that exchange from the server), or null.
+     * The rollback point of a rekey under way that the server answered with nothing more than its KEXINIT (no
+     * key-exchange message, no NEWKEYS), when the client's KEXINIT was seen; null otherwise.
      */
     private RekeyRollback rekeyUnanswered() {
         RekeyRollback r = rekeyRollback;
-        if (r == null) {
+        return r != null && rekeyResumable() && wireKex.containsKey(r.ordinal()) ? r : null;
+    }
+
+    /** A rekey under way from which the recovery server can carry on: the server sent at most its KEXINIT. */
+    private boolean rekeyResumable() {
+        if (wireKex.size() != 1) {
+            return false;
+        }
+        Map.Entry<Integer, WireKex> e = wireKex.entrySet().iterator().next();
+        WireKex w = e.getValue();
+        if (e.getKey() == 0 || w.ended[0] || w.ended[1] || !w.messages.get(1).isEmpty()) {
+            return false;
+        }
+        // the client's part goes back to the socket: it must start at a KEXINIT whose stream position is known
+        return w.kexInit[0] == null || (rekeyRollback != null && rekeyRollback.ordinal() == e.getKey());
+    }
+
+    /** The primary's KEXINIT of a resumable rekey, which the recovery server must take as its own, or null. */
+    private byte[] serverKexInitSent() {
+        if (wireKex.isEmpty() || !rekeyResumable()) {
             return null;
         }
-        WireKex w = wireKex.get(r.ordinal());
-        if (w == null || wireKex.size() != 1 || w.ended[0] || w.ended[1] || w.kexInit[1] != null
-                || !w.messages.get(1).isEmpty()) {
-            return null;
-        }
-        return r;
+        byte[] i = wireKex.values().iterator().next().kexInit[1];
+        return i == null ? null : i.clone();
     }
 
     @Override
@@ -291,7 +307,7 @@ public final class SshSessionTracker implements ApplicationTracker {
                 rollback != null ? rollback.model() : c2s.model(), s2c.model(), authUser, authMethod, authAttempts, List.copyOf(channels),
                 nextServerChannelId, globalRequests.stream().map(byte[]::clone).toList(), prefixComplete,
                 length, prefixPackets, end, prefixMaxChannelId,
-                Arrays.copyOf(prefix, length), firstKex, s2c.partialPacket(), possiblyReadInput());
+                Arrays.copyOf(prefix, length), firstKex, s2c.partialPacket(), possiblyReadInput(), serverKexInitSent());
     }
 
     private Map<Integer, List<String>> possiblyReadInput() {
@@ -317,7 +333,7 @@ public final class SshSessionTracker implements ApplicationTracker {
             return c2s.keyEpoch < 0 || s2c.keyEpoch < 0 ? "the initial key exchange has not completed"
                     : "a key exchange is in progress (waiting for KEX record #" + Math.max(c2s.waitingFor, s2c.waitingFor) + ")";
         }
-        if (!wireKex.isEmpty() && rekeyUnanswered() == null) {
+        if (!wireKex.isEmpty() && !rekeyResumable()) {
             // A rekey under way that the server had answered: the client already holds part of an exchange whose
             // server side died with the primary (its ephemeral key, or keys it never exported).
             int ordinal = wireKex.keySet().stream().min(Integer::compare).orElseThrow();

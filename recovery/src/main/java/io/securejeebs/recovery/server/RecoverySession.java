@@ -183,14 +183,45 @@ public class RecoverySession extends ServerSessionImpl {
 
     // ---------------------------------------------------------------- key exchange replay
 
-    /** Proposes the recorded I_S name-lists during the replayed initial key exchange. */
+    /** Proposes the recorded I_S name-lists during the replayed initial key exchange (or an adopted rekey). */
     @Override
     protected byte[] sendKexInit(Map<KexProposalOption, String> proposal) throws Exception {
         RecoveryServer.Claim c = claim;
-        if (c != null && phase == Phase.REPLAYING && !initialKexDone) {
+        byte[] adopted = adoptedKexInit;
+        if (adopted != null) {
+            proposal.putAll(nameLists(adopted));
+        } else if (c != null && phase == Phase.REPLAYING && !initialKexDone) {
             proposal.putAll(nameLists(c.ticket().initialKex().serverKexInit()));
         }
         return super.sendKexInit(proposal);
+    }
+
+    private volatile byte[] adoptedKexInit;
+
+    /**
+     * At REPLAY_END (read thread): the primary had started a rekey with this KEXINIT, already on its way to the
+     * client, and got no further. This session takes it as its own: MINA starts a key exchange as if it had sent
+     * it (state, I_S, its proposal; other output held until the exchange ends), but nothing is written.
+     */
+    void adoptSentKexInit(byte[] kexInit) throws Exception {
+        adoptedKexInit = kexInit.clone();
+        setReservedSessionMessagesHandler(new ReservedSessionMessagesHandler() {
+            @Override
+            public IoWriteFuture sendKexInitRequest(Session session, Map<KexProposalOption, String> proposal,
+                                                    Buffer buffer) {
+                buffer.wpos(buffer.rpos());
+                buffer.putRawBytes(kexInit);
+                return org.apache.sshd.common.io.AbstractIoWriteFuture.fulfilled(this, Boolean.TRUE); // sent already
+            }
+        });
+        try {
+            requestNewKeysExchange();
+        } finally {
+            setReservedSessionMessagesHandler(null);
+            adoptedKexInit = null;
+        }
+        log.info("recovery {}{}: the primary's rekey KEXINIT taken over; the client's answer is negotiated here",
+                fingerprint, label());
     }
 
     static Map<KexProposalOption, String> nameLists(byte[] kexInit) {

@@ -138,6 +138,13 @@ final class ReplayEndInstallation {
         }
         session.endReplay();
         step("end-replay");
+        byte[] kexInit = end.serverKexInit();
+        if (kexInit.length > 0) {
+            // a rekey under way, which the primary had answered with its KEXINIT only: that KEXINIT is ours now, and
+            // the client's (in the receive queue, or still to come) is answered afresh when it is read
+            session.adoptSentKexInit(kexInit);
+            step("rekey-resumed");
+        }
         boolean socketSwapped = swapped;
         String notice = notice(end.noticeExtra());
         session.server().resumeExecutor().execute(() -> resume(plans, shells, socketSwapped, notice));
