@@ -199,7 +199,7 @@ public final class ApplianceDaemon implements AutoCloseable {
         if (config.fenceCommand().isBlank()) {
             return "no fence command configured";
         }
-        String out = HostCommand.run(List.of("/bin/sh", "-c", config.fenceCommand()), null, 10_000);
+        String out = HostCommand.run("fence command", List.of("/bin/sh", "-c", config.fenceCommand()), null, 10_000);
         return "fence command exited 0" + (out.isBlank() ? "" : ": " + out.strip().lines().findFirst().orElse(""));
     }
 
