@@ -196,16 +196,20 @@ public final class ApplianceDaemon implements AutoCloseable {
     }
 
     private String runFence() throws IOException {
-        if (config.fenceCommand().isBlank()) {
+        if (!config.fence().configured()) {
             return "no fence command configured";
         }
-        String out = HostCommand.run("fence command", List.of("/bin/sh", "-c", config.fenceCommand()), null, 10_000);
+        String out = HostCommand.run("fence command", List.of("/bin/sh", "-c", config.fence().commandLine()), null,
+                config.fence().timeout().toMillis());
         return "fence command exited 0" + (out.isBlank() ? "" : ": " + out.strip().lines().findFirst().orElse(""));
     }
 
     public void start() throws IOException, CaptureException {
         long t0 = System.nanoTime();
         started = Instant.now();
+        for (String warning : config.warnings()) {
+            log.warn("{}", warning);
+        }
         if (!Files.exists(config.stateDir())) {
             Files.createDirectories(config.stateDir(),
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
