@@ -79,6 +79,8 @@ public final class ApplianceDaemon implements AutoCloseable {
     private List<String> warmUpCiphers = List.of();
     /** How long a failover waits for the capture to have followed every frame taken before it. */
     private static final Duration CAPTURE_CATCH_UP_LIMIT = Duration.ofMillis(500);
+    /** How often KEX records older than records.retention are deleted (more often for a short retention). */
+    private static final Duration RECORD_PURGE_EVERY = Duration.ofMinutes(10);
     private final Heartbeat heartbeat;
     private volatile FailoverReport lastFailover;
     private final ObjectMapper json = new ObjectMapper();
@@ -108,7 +110,7 @@ public final class ApplianceDaemon implements AutoCloseable {
             KexRecordRepository repository = SealedRecordStores.openRepository(r.databaseUrl(), r.databaseUser(),
                     r.databasePasswordFile(), Duration.ofSeconds(2));
             this.records = new SealedKexRecordSource(repository, opener, r.primaryId(), r.timeout(),
-                    Duration.ofMillis(5), 4);
+                    SealedKexRecordSource.Polling.DEFAULT, 4);
             this.checkpoints = SealedRecordStores.openCheckpoints(r.databaseUrl(), r.databaseUser(),
                     r.databasePasswordFile(), Duration.ofSeconds(2));
             SshSessionTracker.Limits limits = new SshSessionTracker.Limits(
@@ -164,6 +166,9 @@ public final class ApplianceDaemon implements AutoCloseable {
         }
         this.table = new ConnectionTable(config.watchedServices(), trackers, config.maxBufferPerConnection(),
                 config.maxConnections(), counters);
+        if (records != null) {
+            table.onConnectionEnded(records::connectionEnded); // a closed session's KEX records are deleted
+        }
         this.failover = new FailoverSequence(table, guard, vip,
                 takeover, config.garpCount(), Runtime.getRuntime().availableProcessors() * 2, config.stateDir())
                 .withHooks(hooks)
@@ -226,6 +231,11 @@ public final class ApplianceDaemon implements AutoCloseable {
             }
             checkpointWriter = new CheckpointWriter(table, checkpoints, config.checkpointInterval(),
                     CheckpointWriter.DEFAULT_COALESCE).start();
+        }
+        if (records != null) {
+            Duration retention = config.records().retention();
+            records.startPurging(retention, retention.dividedBy(10).compareTo(RECORD_PURGE_EVERY) < 0
+                    ? retention.dividedBy(10) : RECORD_PURGE_EVERY);
         }
         capture = LiveCapture.start(config.capture(), table, counters);
         if (!warmUpCiphers.isEmpty()) {

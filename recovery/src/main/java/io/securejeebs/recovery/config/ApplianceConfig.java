@@ -76,9 +76,12 @@ public record ApplianceConfig(
      *
      * @param applianceKey the appliance's X25519 private key (opens the records)
      * @param exportKey the primary's pinned Ed25519 export public key (only records it signed open)
+     * @param retention records older than this are deleted ({@code records.retention}); a closed session's at once
      */
     public record KexRecords(String databaseUrl, String databaseUser, Path databasePasswordFile, Path applianceKey,
-                             Path exportKey, String primaryId, Duration timeout) {}
+                             Path exportKey, String primaryId, Duration timeout, Duration retention) {}
+
+    public static final Duration DEFAULT_RECORD_RETENTION = Duration.ofDays(7);
 
     /** The settings as written; no file they name is looked at (as {@code status} needs). */
     public static ApplianceConfig load(Path file) throws ConfigException {
@@ -175,7 +178,9 @@ public record ApplianceConfig(
                     absolutePath(f, "records.appliance-key", null),
                     absolutePath(f, "records.export-key", null),
                     f.requiredString("records.primary-id"),
-                    f.duration("records.timeout", Duration.ofSeconds(5), Duration.ofMillis(250), Duration.ofMinutes(5)));
+                    f.duration("records.timeout", Duration.ofSeconds(5), Duration.ofMillis(250), Duration.ofMinutes(5)),
+                    f.duration("records.retention", DEFAULT_RECORD_RETENTION, Duration.ofMinutes(10),
+                            Duration.ofDays(365)));
             recoveryPrimaryConfig = absolutePath(f, "recovery.primary-config", null);
             shellHistory = f.integer("recovery.shell-history", 0, 0, 100);
             sftpHandles = f.bool("recovery.sftp-handles", true);
