@@ -2,8 +2,14 @@
 --
 -- The primary writes one sealed KEX record per key exchange (DESIGN §3.1) as
 -- user sj_primary, which may only INSERT into kex_record. The appliance
--- (user sj_appliance) reads the records and keeps its per-connection
--- checkpoints in session_checkpoint (DESIGN §3.2).
+-- (user sj_appliance) reads the records, deletes them when their session
+-- closes and once they are older than records.retention (they hold each
+-- session's K and H), and keeps its per-connection checkpoints in
+-- session_checkpoint (DESIGN §3.2). The grants, once the users exist:
+--
+--   GRANT INSERT ON securejeebs.kex_record TO 'sj_primary'@'%';
+--   GRANT SELECT, DELETE ON securejeebs.kex_record TO 'sj_appliance'@'%';
+--   GRANT SELECT, INSERT, UPDATE, DELETE ON securejeebs.session_checkpoint TO 'sj_appliance'@'%';
 --
 -- Idempotent: loading it again leaves existing tables and rows alone.
 
@@ -36,7 +42,8 @@ CREATE TABLE IF NOT EXISTS kex_record (
                       COMMENT 'When the row was written (server clock)',
     PRIMARY KEY (id),
     UNIQUE KEY uk_kex_session_ordinal (session_id_digest, ordinal),
-    KEY ix_kex_four_tuple (client_addr, client_port, server_addr, server_port)
+    KEY ix_kex_four_tuple (client_addr, client_port, server_addr, server_port),
+    KEY ix_kex_created (primary_id, created_at)
 ) ENGINE = InnoDB
   DEFAULT CHARSET = utf8mb4
   COMMENT = 'Sealed key-exchange records exported by the primary (insert-only for sj_primary)';

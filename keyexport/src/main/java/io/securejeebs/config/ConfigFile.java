@@ -3,6 +3,12 @@ package io.securejeebs.config;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,8 +31,10 @@ import java.util.regex.Pattern;
  */
 public final class ConfigFile {
     private static final Pattern LINE = Pattern.compile("^([A-Za-z][A-Za-z0-9_.-]*)\\s*=\\s*(.*?)\\s*$");
-    private static final Pattern SIZE = Pattern.compile("^(\\d+)\\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)$");
-    private static final Pattern TIME = Pattern.compile("^(\\d+)\\s*(ms|s|m|min|h)$");
+    private static final Pattern SIZE = Pattern.compile("^([0-9]+)\\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)$");
+    private static final Pattern TIME = Pattern.compile("^([0-9]+)\\s*(ms|s|m|min|h)$");
+    /** A whole number in ASCII digits only (Integer.parseInt would take any Unicode digit). */
+    private static final Pattern WHOLE = Pattern.compile("^-?[0-9]+$");
 
     private record Entry(String value, int line) {}
 
@@ -40,13 +48,36 @@ public final class ConfigFile {
     }
 
     public static ConfigFile load(Path path) throws ConfigException {
-        String text;
+        byte[] bytes;
         try {
-            text = Files.readString(path, StandardCharsets.UTF_8);
+            bytes = Files.readAllBytes(path);
         } catch (IOException e) {
             throw new ConfigException(path.toString(), 0, "cannot read: " + e.getMessage());
         }
-        return parse(path.toString(), text);
+        return parse(path.toString(), decode(path.toString(), bytes));
+    }
+
+    /** Strict UTF-8; a byte that is not names its line. */
+    static String decode(String name, byte[] bytes) throws ConfigException {
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        CharBuffer out = CharBuffer.allocate(bytes.length);
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        CoderResult r = decoder.decode(in, out, true);
+        if (!r.isError()) {
+            r = decoder.flush(out);
+        }
+        if (r.isError()) {
+            int line = 1;
+            for (int i = 0; i < in.position(); i++) {
+                if (bytes[i] == '\n') {
+                    line++;
+                }
+            }
+            throw new ConfigException(name, line, "not UTF-8 text (byte 0x"
+                    + String.format("%02x", bytes[in.position()] & 0xff) + " at offset " + in.position() + ")");
+        }
+        return out.flip().toString();
     }
 
     public static ConfigFile parse(String name, String text) throws ConfigException {
@@ -109,15 +140,14 @@ public final class ConfigFile {
         if (e == null) {
             return defaultValue;
         }
-        try {
-            int v = Integer.parseInt(e.value);
-            if (v < min || v > max) {
-                throw error(key, "must be between " + min + " and " + max + ", got " + v);
-            }
-            return v;
-        } catch (NumberFormatException x) {
+        if (!WHOLE.matcher(e.value).matches()) {
             throw error(key, "'" + e.value + "' is not a whole number");
         }
+        BigInteger v = new BigInteger(e.value);
+        if (v.compareTo(BigInteger.valueOf(min)) < 0 || v.compareTo(BigInteger.valueOf(max)) > 0) {
+            throw error(key, "must be between " + min + " and " + max + ", got " + v);
+        }
+        return v.intValueExact();
     }
 
     /** A byte size: {@code 4MiB}, {@code 512k}, {@code 1048576}. k, m, g are binary (1024) multiples. */
@@ -131,17 +161,18 @@ public final class ConfigFile {
         if (!m.matches()) {
             throw error(key, "'" + e.value + "' is not a size (examples: 65536, 512KiB, 4MiB)");
         }
-        long n = Long.parseLong(m.group(1));
-        long v = switch (m.group(2)) {
-            case "k", "kb", "kib" -> n << 10;
-            case "m", "mb", "mib" -> n << 20;
-            case "g", "gb", "gib" -> n << 30;
-            default -> n;
+        int shift = switch (m.group(2)) {
+            case "k", "kb", "kib" -> 10;
+            case "m", "mb", "mib" -> 20;
+            case "g", "gb", "gib" -> 30;
+            default -> 0;
         };
-        if (v < min || v > max) {
+        // In BigInteger: 17179869185g must be refused as too large, not wrap round to 1 GiB.
+        BigInteger v = new BigInteger(m.group(1)).shiftLeft(shift);
+        if (v.compareTo(BigInteger.valueOf(min)) < 0 || v.compareTo(BigInteger.valueOf(max)) > 0) {
             throw error(key, "must be between " + min + " and " + max + " bytes, got " + v);
         }
-        return v;
+        return v.longValueExact();
     }
 
     /** A duration: {@code 100ms}, {@code 2s}, {@code 5min}, {@code 1h}. The unit is required. */
@@ -155,18 +186,20 @@ public final class ConfigFile {
         if (!m.matches()) {
             throw error(key, "'" + e.value + "' is not a duration (examples: 100ms, 2s, 5min)");
         }
-        long n = Long.parseLong(m.group(1));
-        Duration v = switch (m.group(2)) {
-            case "ms" -> Duration.ofMillis(n);
-            case "s" -> Duration.ofSeconds(n);
-            case "m", "min" -> Duration.ofMinutes(n);
-            default -> Duration.ofHours(n);
+        long unitMillis = switch (m.group(2)) {
+            case "ms" -> 1;
+            case "s" -> 1000;
+            case "m", "min" -> 60_000;
+            default -> 3_600_000;
         };
-        if (v.compareTo(min) < 0 || v.compareTo(max) > 0) {
+        // In BigInteger: a huge value is out of range, not an ArithmeticException.
+        BigInteger millis = new BigInteger(m.group(1)).multiply(BigInteger.valueOf(unitMillis));
+        if (millis.compareTo(BigInteger.valueOf(min.toMillis())) < 0
+                || millis.compareTo(BigInteger.valueOf(max.toMillis())) > 0) {
             throw error(key, "must be between " + min.toMillis() + " ms and " + max.toMillis() + " ms, got "
-                    + v.toMillis() + " ms");
+                    + millis + " ms");
         }
-        return v;
+        return Duration.ofMillis(millis.longValueExact());
     }
 
     public boolean bool(String key, boolean defaultValue) throws ConfigException {
@@ -205,12 +238,11 @@ public final class ConfigFile {
             throw error(key, "'" + v + "' needs a prefix length, as in 10.213.0.100/24");
         }
         InetAddress a = parseIpv4(key, v.substring(0, slash));
-        int len;
-        try {
-            len = Integer.parseInt(v.substring(slash + 1));
-        } catch (NumberFormatException x) {
-            throw error(key, "'" + v.substring(slash + 1) + "' is not a prefix length");
+        String lenText = v.substring(slash + 1);
+        if (!lenText.matches("[0-9]{1,2}")) {
+            throw error(key, "'" + lenText + "' is not a prefix length");
         }
+        int len = Integer.parseInt(lenText);
         if (len < 1 || len > 32) {
             throw error(key, "prefix length must be between 1 and 32, got " + len);
         }
@@ -247,15 +279,14 @@ public final class ConfigFile {
     }
 
     private int parsePort(String key, String p) throws ConfigException {
-        try {
-            int port = Integer.parseInt(p);
-            if (port < 1 || port > 65535) {
-                throw error(key, "port must be between 1 and 65535, got " + port);
-            }
-            return port;
-        } catch (NumberFormatException x) {
+        if (!p.matches("[0-9]{1,5}")) {
             throw error(key, "'" + p + "' is not a port number");
         }
+        int port = Integer.parseInt(p);
+        if (port < 1 || port > 65535) {
+            throw error(key, "port must be between 1 and 65535, got " + port);
+        }
+        return port;
     }
 
     private InetAddress parseIpv4(String key, String v) throws ConfigException {
@@ -265,15 +296,10 @@ public final class ConfigFile {
         }
         byte[] b = new byte[4];
         for (int i = 0; i < 4; i++) {
-            try {
-                int octet = Integer.parseInt(parts[i]);
-                if (octet < 0 || octet > 255 || !parts[i].matches("\\d{1,3}")) {
-                    throw error(key, "'" + v + "' is not an IPv4 address");
-                }
-                b[i] = (byte) octet;
-            } catch (NumberFormatException x) {
+            if (!parts[i].matches("[0-9]{1,3}") || Integer.parseInt(parts[i]) > 255) {
                 throw error(key, "'" + v + "' is not an IPv4 address");
             }
+            b[i] = (byte) Integer.parseInt(parts[i]);
         }
         try {
             return InetAddress.getByAddress(b);

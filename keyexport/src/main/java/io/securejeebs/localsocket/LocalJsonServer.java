@@ -35,8 +35,9 @@ import org.slf4j.LoggerFactory;
  * </ul>
  *
  * <p>Whatever goes wrong is answered with {@code {"error": "message"}}: a request that is too long, a request
- * that does not arrive within {@link Limits#timeout()}, a peer of another user (checked with SO_PEERCRED, on top
- * of the file modes), too many clients at once, a request the handler refuses ({@link RequestException}) or an
+ * that does not arrive within {@link Limits#timeout()}, a peer of another user or whose credentials cannot be read
+ * (checked with SO_PEERCRED, on top of the file modes: a peer is let in only when it is known to be the owner),
+ * too many clients at once, a request the handler refuses ({@link RequestException}) or an
  * internal failure. A client that connects and then stalls is dropped at its deadline; a client that reads its
  * answer slowly is dropped after {@link Limits#timeout()} without progress. The handler runs on the server's
  * thread: it must be quick (a snapshot, not I/O).
@@ -68,6 +69,15 @@ public final class LocalJsonServer implements AutoCloseable {
         Object respond(String request) throws Exception;
     }
 
+    /** How a connected peer's user is read: SO_PEERCRED, except in tests that need it to fail. */
+    @FunctionalInterface
+    interface PeerCredentials {
+        PeerCredentials SO_PEERCRED = ch -> ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
+
+        /** @return the peer, or null when the kernel gave none */
+        UnixDomainPrincipal read(SocketChannel ch) throws IOException;
+    }
+
     /** A request the handler refuses; its message goes to the client as the error. */
     public static final class RequestException extends Exception {
         public RequestException(String message) {
@@ -84,12 +94,13 @@ public final class LocalJsonServer implements AutoCloseable {
     private final ServerSocketChannel server;
     private final Selector selector;
     private final String owner;
+    private final PeerCredentials peers;
     private final Set<Connection> connections = new HashSet<>();
     private final Thread thread;
     private volatile boolean running = true;
 
     private LocalJsonServer(String name, Path path, Mode mode, Limits limits, Handler handler, ObjectMapper json,
-                            ServerSocketChannel server) throws IOException {
+                            ServerSocketChannel server, PeerCredentials peers) throws IOException {
         this.name = name;
         this.path = path;
         this.mode = mode;
@@ -98,6 +109,7 @@ public final class LocalJsonServer implements AutoCloseable {
         this.json = json;
         this.server = server;
         this.owner = System.getProperty("user.name");
+        this.peers = peers;
         this.selector = Selector.open();
         server.configureBlocking(false);
         server.register(selector, SelectionKey.OP_ACCEPT);
@@ -113,11 +125,17 @@ public final class LocalJsonServer implements AutoCloseable {
      */
     public static LocalJsonServer start(String name, Path path, boolean tightenParent, Mode mode, Limits limits,
                                         ObjectMapper json, Handler handler) throws IOException {
+        return start(name, path, tightenParent, mode, limits, json, handler, PeerCredentials.SO_PEERCRED);
+    }
+
+    static LocalJsonServer start(String name, Path path, boolean tightenParent, Mode mode, Limits limits,
+                                 ObjectMapper json, Handler handler, PeerCredentials peers) throws IOException {
         ServerSocketChannel server = PrivateSocketPath.bind(path, tightenParent);
         LocalJsonServer s;
         try {
             s = new LocalJsonServer(name, path, Objects.requireNonNull(mode), Objects.requireNonNull(limits),
-                    Objects.requireNonNull(handler), Objects.requireNonNull(json), server);
+                    Objects.requireNonNull(handler), Objects.requireNonNull(json), server,
+                    Objects.requireNonNull(peers));
         } catch (IOException | RuntimeException e) {
             server.close();
             PrivateSocketPath.remove(path);
@@ -204,10 +222,7 @@ public final class LocalJsonServer implements AutoCloseable {
         if (connections.size() > limits.maxClients()) {
             refused = "too many clients at once (at most " + limits.maxClients() + "); try again";
         } else {
-            String peer = peerUser(ch);
-            if (peer != null && !peer.equals(owner)) {
-                refused = "permission denied: only " + owner + " may use this socket, not " + peer;
-            }
+            refused = peerRefusal(ch);
         }
         if (refused != null) {
             log.debug("{}: refusing a client: {}", name, refused);
@@ -219,13 +234,21 @@ public final class LocalJsonServer implements AutoCloseable {
         }
     }
 
-    private static String peerUser(SocketChannel ch) {
+    /** Null when the peer is the owner; otherwise why it is refused. Unknown credentials are refused too. */
+    private String peerRefusal(SocketChannel ch) {
+        UnixDomainPrincipal p;
         try {
-            UnixDomainPrincipal p = ch.getOption(ExtendedSocketOptions.SO_PEERCRED);
-            return p == null ? null : p.user().getName();
+            p = peers.read(ch);
         } catch (IOException | UnsupportedOperationException e) {
-            return null; // the file modes still keep others out
+            log.warn("{}: refusing a client whose credentials (SO_PEERCRED) cannot be read: {}", name, e.toString());
+            return "permission denied: the peer's credentials cannot be read";
         }
+        if (p == null || p.user() == null) {
+            log.warn("{}: refusing a client without credentials (SO_PEERCRED)", name);
+            return "permission denied: the peer's credentials cannot be read";
+        }
+        String peer = p.user().getName();
+        return peer.equals(owner) ? null : "permission denied: only " + owner + " may use this socket, not " + peer;
     }
 
     private void read(Connection c) throws IOException {

@@ -83,6 +83,8 @@ public final class ApplianceDaemon implements AutoCloseable {
     private List<String> warmUpCiphers = List.of();
     /** How long a failover waits for the capture to have followed every frame taken before it. */
     private static final Duration CAPTURE_CATCH_UP_LIMIT = Duration.ofMillis(500);
+    /** How often KEX records older than records.retention are deleted (more often for a short retention). */
+    private static final Duration RECORD_PURGE_EVERY = Duration.ofMinutes(10);
     private final Heartbeat heartbeat;
     private volatile FailoverReport lastFailover;
     private final ObjectMapper json = new ObjectMapper();
@@ -112,7 +114,7 @@ public final class ApplianceDaemon implements AutoCloseable {
             KexRecordRepository repository = SealedRecordStores.openRepository(r.databaseUrl(), r.databaseUser(),
                     r.databasePasswordFile(), Duration.ofSeconds(2));
             this.records = new SealedKexRecordSource(repository, opener, r.primaryId(), r.timeout(),
-                    Duration.ofMillis(5), 4);
+                    SealedKexRecordSource.Polling.DEFAULT, 4);
             this.checkpoints = SealedRecordStores.openCheckpoints(r.databaseUrl(), r.databaseUser(),
                     r.databasePasswordFile(), Duration.ofSeconds(2));
             SshSessionTracker.Limits limits = new SshSessionTracker.Limits(
@@ -168,6 +170,9 @@ public final class ApplianceDaemon implements AutoCloseable {
         }
         this.table = new ConnectionTable(config.watchedServices(), trackers, config.maxBufferPerConnection(),
                 config.maxConnections(), counters);
+        if (records != null) {
+            table.onConnectionEnded(records::connectionEnded); // a closed session's KEX records are deleted
+        }
         this.failover = new FailoverSequence(table, guard, vip,
                 takeover, config.garpCount(), Runtime.getRuntime().availableProcessors() * 2, config.stateDir())
                 .withHooks(hooks)
@@ -200,16 +205,20 @@ public final class ApplianceDaemon implements AutoCloseable {
     }
 
     private String runFence() throws IOException {
-        if (config.fenceCommand().isBlank()) {
+        if (!config.fence().configured()) {
             return "no fence command configured";
         }
-        String out = HostCommand.run(List.of("/bin/sh", "-c", config.fenceCommand()), null, 10_000);
+        String out = HostCommand.run("fence command", List.of("/bin/sh", "-c", config.fence().commandLine()), null,
+                config.fence().timeout().toMillis());
         return "fence command exited 0" + (out.isBlank() ? "" : ": " + out.strip().lines().findFirst().orElse(""));
     }
 
     public void start() throws IOException, CaptureException {
         long t0 = System.nanoTime();
         started = Instant.now();
+        for (String warning : config.warnings()) {
+            log.warn("{}", warning);
+        }
         if (!Files.exists(config.stateDir())) {
             Files.createDirectories(config.stateDir(),
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
@@ -226,6 +235,11 @@ public final class ApplianceDaemon implements AutoCloseable {
             }
             checkpointWriter = new CheckpointWriter(table, checkpoints, config.checkpointInterval(),
                     CheckpointWriter.DEFAULT_COALESCE).start();
+        }
+        if (records != null) {
+            Duration retention = config.records().retention();
+            records.startPurging(retention, retention.dividedBy(10).compareTo(RECORD_PURGE_EVERY) < 0
+                    ? retention.dividedBy(10) : RECORD_PURGE_EVERY);
         }
         capture = LiveCapture.start(config.capture(), table, counters);
         if (!warmUpCiphers.isEmpty()) {

@@ -242,9 +242,9 @@ public record PrimaryConfig(
                 throw f.error("export.database.url", "must be a jdbc:mysql:// URL, got '" + url + "'");
             }
             destination = new ExportDestination(url, f.string("export.database.user", "sj_primary"),
-                    Path.of(f.requiredString("export.database.password-file")),
-                    Path.of(f.requiredString("export.appliance-key")),
-                    Path.of(f.requiredString("export.signing-key")));
+                    requiredPath(f, "export.database.password-file"),
+                    requiredPath(f, "export.appliance-key"),
+                    requiredPath(f, "export.signing-key"));
         }
         Path probeSocket = null;
         if (f.has("probe.socket")) {
@@ -274,6 +274,11 @@ public record PrimaryConfig(
             throw f.error(key, "'" + v + "' must be an absolute path");
         }
         return p;
+    }
+
+    private static Path requiredPath(ConfigFile f, String key) throws ConfigException {
+        f.requiredString(key);
+        return path(f, key, null);
     }
 
     private static List<String> words(ConfigFile f, String key) throws ConfigException {

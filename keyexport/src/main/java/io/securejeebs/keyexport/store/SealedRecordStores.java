@@ -43,6 +43,22 @@ public final class SealedRecordStores {
         return new SessionCheckpointRepository(new DatabaseSettings(url, user, readPassword(passwordFile), timeout, 1));
     }
 
+    /** Why {@link #readPassword} would refuse {@code file} (missing, not a file, too open, unreadable, empty), or null. */
+    public static String passwordFileProblem(Path file) {
+        if (!Files.exists(file)) {
+            return "'" + file + "' does not exist";
+        }
+        if (!Files.isRegularFile(file)) {
+            return "'" + file + "' is not a regular file";
+        }
+        try {
+            readPassword(file);
+            return null;
+        } catch (IOException e) {
+            return "'" + file + "': " + e.getMessage();
+        }
+    }
+
     /**
      * A database password file: the password alone, in a file only its owner reads.
      *

@@ -103,6 +103,18 @@ class PrimaryConfigTest {
     }
 
     @Test
+    void hugeNonAsciiOrRelativeValuesAreReportedWithFileLineAndReason() {
+        assertTrue(error("primary.id = x\nexport.timeout = 9999999999999999999999h\n")
+                .startsWith("p.conf:2: 'export.timeout': must be between"));
+        assertEquals("p.conf:2: 'listen': '\u0662\u0662' is not a port number",
+                error("primary.id = x\nlisten = 0.0.0.0:\u0662\u0662\n"));
+        assertEquals("p.conf:3: 'export.database.password-file': 'db-password' must be an absolute path",
+                error("primary.id = x\nexport.database.url = jdbc:mysql://10.0.0.1/sj\n"
+                        + "export.database.password-file = db-password\nexport.appliance-key = /k\n"
+                        + "export.signing-key = /s\n"));
+    }
+
+    @Test
     void theCommandExitsWithTwoAndFileLineOnABadConfig(@TempDir Path dir) throws Exception {
         Path conf = dir.resolve("primary.conf");
         Files.writeString(conf, "primary.id = x\nlisten = 0.0.0.0:99999\n");

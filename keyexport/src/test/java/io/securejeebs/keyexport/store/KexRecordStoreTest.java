@@ -332,4 +332,119 @@ class KexRecordStoreTest {
             assertFalse(text.contains(db.primaryPassword().toLowerCase()), "password in the log");
         }
     }
+
+    // ---------------------------------------------------------------- bounded reads, deletion
+
+    /** A raw row as whoever holds the primary's INSERT-only account could write it (any column, any blob). */
+    private static void insertRaw(Database db, String primaryId, InetSocketAddress client, byte[] digest, int ordinal,
+                                  byte[] sealed, Instant createdAt) throws SQLException {
+        try (Connection c = DriverManager.getConnection(db.jdbcUrl(), db.primaryUser(), db.primaryPassword());
+             PreparedStatement insert = c.prepareStatement("INSERT INTO kex_record (primary_id, client_addr,"
+                     + " client_port, server_addr, server_port, session_id_digest, ordinal, sealed, created_at)"
+                     + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+            insert.setString(1, primaryId);
+            insert.setString(2, client.getAddress().getHostAddress());
+            insert.setInt(3, client.getPort());
+            insert.setString(4, "10.213.0.100");
+            insert.setInt(5, 22);
+            insert.setBytes(6, digest);
+            insert.setInt(7, ordinal);
+            insert.setBytes(8, sealed);
+            insert.setTimestamp(9, java.sql.Timestamp.from(createdAt));
+            insert.executeUpdate();
+        }
+    }
+
+    private static byte[] randomDigest() {
+        byte[] d = new byte[32];
+        RANDOM.nextBytes(d);
+        return d;
+    }
+
+    @Test
+    void candidatesAreThatPrimarysRecordsOfThatOrdinalNewestFirstBoundedInRowsAndSize(Database db) throws Exception {
+        InetSocketAddress client = freshClient();
+        long session = RANDOM.nextLong();
+        try (KexRecordStore store = new KexRecordStore(db.primary(TIMEOUT), sealer)) {
+            store.export(recordOn(client, session, 0));
+            store.export(recordOn(client, session, 1));
+        }
+        Instant now = Instant.now();
+        // Same 4-tuple and ordinal, but another primary's; and a blob far over the bound (never sent).
+        insertRaw(db, "another-primary", client, randomDigest(), 0, new byte[] {1}, now);
+        insertRaw(db, SampleRecords.PRIMARY_ID, client, randomDigest(), 0,
+                new byte[KexRecordRepository.MAX_SEALED_BYTES + 1], now);
+        try (KexRecordRepository repository = new KexRecordRepository(db.appliance(TIMEOUT))) {
+            List<StoredKexRecord> rows = repository.candidates(SampleRecords.PRIMARY_ID, client, SampleRecords.server(),
+                    0, 8);
+            assertEquals(1, rows.size(), "only primary-a's small record #0");
+            assertSameRecord(recordOn(client, session, 0), opener.open(rows.get(0).decodeSealed(), expectation(client, 0)));
+            assertEquals(List.of(), repository.candidates("another-primary", freshClient(), SampleRecords.server(), 0, 8));
+            assertTrue(repository.findByConnection(client, SampleRecords.server()).stream()
+                    .allMatch(r -> r.sealed().length <= KexRecordRepository.MAX_SEALED_BYTES), "listings are bounded too");
+
+            byte[] digest = RecordBinding.sessionIdDigest(recordOn(client, session, 0).sessionId());
+            List<StoredKexRecord> rekey = repository.candidates(SampleRecords.PRIMARY_ID, digest, 1, 8);
+            assertEquals(List.of(1), rekey.stream().map(StoredKexRecord::ordinal).toList());
+            assertEquals(List.of(), repository.candidates("another-primary", digest, 1, 8));
+
+            // Many rows on one 4-tuple: at most the limit, newest first.
+            InetSocketAddress crowded = freshClient();
+            for (int i = 0; i < 5; i++) {
+                insertRaw(db, SampleRecords.PRIMARY_ID, crowded, randomDigest(), 0, new byte[] {(byte) i}, now);
+            }
+            List<StoredKexRecord> two = repository.candidates(SampleRecords.PRIMARY_ID, crowded, SampleRecords.server(),
+                    0, 2);
+            assertEquals(2, two.size());
+            assertEquals(4, two.get(0).sealed()[0]);
+            assertEquals(3, two.get(1).sealed()[0]);
+        }
+    }
+
+    @Test
+    void aClosedSessionsRecordsAreDeletedAndOnlyThose(Database db) throws Exception {
+        InetSocketAddress client = freshClient();
+        long session = RANDOM.nextLong();
+        long other = RANDOM.nextLong();
+        try (KexRecordStore store = new KexRecordStore(db.primary(TIMEOUT), sealer)) {
+            store.export(recordOn(client, session, 0));
+            store.export(recordOn(client, session, 1));
+            store.export(recordOn(client, other, 0)); // the same 4-tuple reused by a later session
+        }
+        byte[] digest = RecordBinding.sessionIdDigest(recordOn(client, session, 0).sessionId());
+        byte[] otherDigest = RecordBinding.sessionIdDigest(recordOn(client, other, 0).sessionId());
+        try (KexRecordRepository repository = new KexRecordRepository(db.appliance(TIMEOUT))) {
+            assertEquals(0, repository.deleteSession("another-primary", digest), "another primary's: never");
+            assertEquals(2, repository.deleteSession(SampleRecords.PRIMARY_ID, digest));
+            assertEquals(List.of(), repository.findBySessionIdDigest(digest));
+            assertEquals(1, repository.findBySessionIdDigest(otherDigest).size());
+        }
+    }
+
+    @Test
+    void recordsOlderThanTheRetentionAreDeletedInBatches(Database db) throws Exception {
+        String primary = "purge-" + Long.toHexString(RANDOM.nextLong()); // no other test's rows
+        InetSocketAddress client = freshClient();
+        Instant old = Instant.now().minus(Duration.ofDays(10));
+        List<byte[]> oldDigests = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            byte[] d = randomDigest();
+            oldDigests.add(d);
+            insertRaw(db, primary, client, d, 0, new byte[] {1}, old);
+        }
+        byte[] fresh = randomDigest();
+        insertRaw(db, primary, client, fresh, 0, new byte[] {2}, Instant.now());
+        byte[] othersOld = randomDigest();
+        insertRaw(db, primary + "-other", client, othersOld, 0, new byte[] {3}, old);
+        try (KexRecordRepository repository = new KexRecordRepository(db.appliance(TIMEOUT))) {
+            assertEquals(2, repository.deleteOlderThan(primary, Duration.ofDays(7), 2));
+            assertEquals(1, repository.deleteOlderThan(primary, Duration.ofDays(7), 2));
+            assertEquals(0, repository.deleteOlderThan(primary, Duration.ofDays(7), 2));
+            for (byte[] d : oldDigests) {
+                assertEquals(List.of(), repository.findBySessionIdDigest(d));
+            }
+            assertEquals(1, repository.findBySessionIdDigest(fresh).size(), "a fresh record stays");
+            assertEquals(1, repository.findBySessionIdDigest(othersOld).size(), "another primary's stays");
+        }
+    }
 }

@@ -44,6 +44,14 @@ public final class ConnectionTable implements ApplicationUpdates {
     private Runnable checkpointSignal = () -> { };
     /** A connection resumed from a checkpoint that shows no traffic for this long is forgotten. */
     private long resumeRetentionMicros = Long.MAX_VALUE;
+    private EndListener endListener = (key, closed) -> { };
+
+    /** Told when a connection ends; called on the capture thread under the table's lock: it must not wait. */
+    @FunctionalInterface
+    public interface EndListener {
+        /** @param closed whether it closed (else it is forgotten: unrecoverable, or resumed and then silent) */
+        void ended(ConnectionKey key, boolean closed);
+    }
 
     public ConnectionTable(WatchedServices watched, ApplicationTrackerFactory trackers,
                            long memoryLimitPerConnection, int maxConnections, FrameCounters counters) {
@@ -52,6 +60,11 @@ public final class ConnectionTable implements ApplicationUpdates {
         this.memoryLimitPerConnection = memoryLimitPerConnection;
         this.maxConnections = maxConnections;
         this.counters = counters;
+    }
+
+    /** Installs what is told when a connection closes or is forgotten (SSH: its KEX records are deleted). */
+    public synchronized void onConnectionEnded(EndListener listener) {
+        this.endListener = listener;
     }
 
     public WatchedServices watched() {
@@ -107,6 +120,9 @@ public final class ConnectionTable implements ApplicationUpdates {
             c.onServerSegment(s);
         }
         if (c.state() != before) {
+            if (c.state() == TcpConnection.State.CLOSED) {
+                endListener.ended(key, true);
+            }
             if (c.state() == TcpConnection.State.UNRECOVERABLE) {
                 log.warn("{}: unrecoverable: {}", key, c.unrecoverableReason());
             } else if (before == TcpConnection.State.RESUMING) {
@@ -175,6 +191,9 @@ public final class ConnectionTable implements ApplicationUpdates {
                             (nowMicros - c.lastSeenMicros()) / 1_000_000);
                 }
                 it.remove();
+                if (c.state() != TcpConnection.State.CLOSED) {
+                    endListener.ended(c.key(), false);
+                }
                 if (c.checkpointStored && checkpointSoon.size() < maxConnections) {
                     checkpointSoon(c.key()); // no connection left: its row is deleted
                 }

@@ -168,6 +168,24 @@ class ConnectionTableTest {
     }
 
     @Test
+    void theEndListenerHearsOfAConnectionClosedByFinsOnce() {
+        List<String> ended = new java.util.ArrayList<>();
+        table.onConnectionEnded((k, closed) -> ended.add(k + (closed ? " closed" : " forgotten")));
+        handshake();
+        clientSends("bye\n");
+        serverSends("bye\n");
+        assertEquals(List.of(), ended);
+        feed(Frames.fromClient().seq(cNext).ack(sNext).flags(TcpSegment.FIN | TcpSegment.ACK).ts(1003, 5002));
+        cNext++;
+        feed(Frames.fromServer().seq(sNext).ack(cNext).flags(TcpSegment.FIN | TcpSegment.ACK).ts(5003, 1003));
+        sNext++;
+        feed(Frames.fromClient().seq(cNext).ack(sNext).flags(TcpSegment.ACK).ts(1004, 5003));
+        assertEquals(List.of(key + " closed"), ended);
+        feed(Frames.fromClient().seq(cNext).ack(sNext).flags(TcpSegment.ACK).ts(1005, 5003)); // a late duplicate
+        assertEquals(List.of(key + " closed"), ended, "once");
+    }
+
+    @Test
     void resetClosesTheConnection() {
         handshake();
         feed(Frames.fromServer().seq(sNext).flags(TcpSegment.RST));

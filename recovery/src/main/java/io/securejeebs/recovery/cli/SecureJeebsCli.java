@@ -73,11 +73,14 @@ public final class SecureJeebsCli {
         List<String> rest = Arrays.asList(args).subList(1, args.length);
         try {
             return switch (args[0]) {
-                case "run" -> runDaemon(ApplianceConfig.load(configPath(rest)));
+                case "run" -> runDaemon(ApplianceConfig.loadChecked(configPath(rest)));
                 case "check-config" -> {
-                    ApplianceConfig c = ApplianceConfig.load(configPath(rest));
+                    ApplianceConfig c = ApplianceConfig.loadChecked(configPath(rest));
+                    for (String warning : c.warnings()) {
+                        err.println("securejeebs: WARNING: " + c.sourceName() + ": " + warning);
+                    }
                     out.println(c.sourceName() + ": OK");
-                    out.println(c);
+                    out.println(c); // the fence command's arguments are redacted (FenceCommand.toString)
                     yield OK;
                 }
                 case "status" -> StatusCommand.run(rest, out, err);

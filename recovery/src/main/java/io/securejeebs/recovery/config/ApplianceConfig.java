@@ -6,6 +6,7 @@ import io.securejeebs.monitor.capture.CaptureSettings;
 import io.securejeebs.config.ConfigException;
 import io.securejeebs.config.ConfigFile;
 import io.securejeebs.config.Ipv4Prefix;
+import io.securejeebs.keyexport.store.SealedRecordStores;
 import io.securejeebs.localsocket.PrivateSocketPath;
 import io.securejeebs.monitor.tcp.Endpoint;
 import io.securejeebs.monitor.tcp.WatchedServices;
@@ -31,6 +32,7 @@ import java.util.Set;
  * @param checkpointRetention checkpoints not written for this long are dropped when the appliance starts, and a
  *                            connection resumed from one that shows no traffic for this long is forgotten
  *                            ({@code monitor.checkpoint-retention}; SSH only)
+ * @param fence the fence hook run before a takeover ({@code failover.fence-command}, {@code failover.fence-timeout})
  * @param trackingWarmUp whether the daemon runs the SSH tracking path over recorded loopback sessions at start,
  *                       so that it follows bulk traffic at compiled speed from the first session
  *                       ({@code monitor.warm-up}; SSH only)
@@ -54,7 +56,7 @@ public record ApplianceConfig(
         Path recoveryPrimaryConfig,
         int shellHistoryLines,
         boolean sftpHandles,
-        String fenceCommand,
+        FenceCommand fence,
         Duration arpProbeWait,
         Path controlSocket,
         Duration checkpointInterval,
@@ -74,12 +76,47 @@ public record ApplianceConfig(
      *
      * @param applianceKey the appliance's X25519 private key (opens the records)
      * @param exportKey the primary's pinned Ed25519 export public key (only records it signed open)
+     * @param retention records older than this are deleted ({@code records.retention}); a closed session's at once
      */
     public record KexRecords(String databaseUrl, String databaseUser, Path databasePasswordFile, Path applianceKey,
-                             Path exportKey, String primaryId, Duration timeout) {}
+                             Path exportKey, String primaryId, Duration timeout, Duration retention) {}
 
+    public static final Duration DEFAULT_RECORD_RETENTION = Duration.ofDays(7);
+
+    /** The settings as written; no file they name is looked at (as {@code status} needs). */
     public static ApplianceConfig load(Path file) throws ConfigException {
         return from(ConfigFile.load(file));
+    }
+
+    /**
+     * What {@code run} and {@code check-config} read: {@link #load} and then the files the settings name, so that
+     * a missing or too open password file, or a fence command that cannot run, stops start-up at its line rather
+     * than a failover later.
+     */
+    public static ApplianceConfig loadChecked(Path file) throws ConfigException {
+        ConfigFile f = ConfigFile.load(file);
+        ApplianceConfig c = from(f);
+        c.checkFiles(f);
+        return c;
+    }
+
+    /** The named files exist with safe modes; {@code f} is the file {@code this} was read from (for line numbers). */
+    void checkFiles(ConfigFile f) throws ConfigException {
+        if (records != null) {
+            String problem = SealedRecordStores.passwordFileProblem(records.databasePasswordFile());
+            if (problem != null) {
+                throw f.error("records.database.password-file", problem);
+            }
+        }
+        String problem = fence.problem();
+        if (problem != null) {
+            throw f.error("failover.fence-command", problem);
+        }
+    }
+
+    /** What is allowed but unsafe: logged at start, printed by check-config. */
+    public List<String> warnings() {
+        return fence.configured() ? List.of() : List.of(FenceCommand.NOT_SET_WARNING);
     }
 
     public static ApplianceConfig from(ConfigFile f) throws ConfigException {
@@ -141,7 +178,9 @@ public record ApplianceConfig(
                     absolutePath(f, "records.appliance-key", null),
                     absolutePath(f, "records.export-key", null),
                     f.requiredString("records.primary-id"),
-                    f.duration("records.timeout", Duration.ofSeconds(5), Duration.ofMillis(250), Duration.ofMinutes(5)));
+                    f.duration("records.timeout", Duration.ofSeconds(5), Duration.ofMillis(250), Duration.ofMinutes(5)),
+                    f.duration("records.retention", DEFAULT_RECORD_RETENTION, Duration.ofMinutes(10),
+                            Duration.ofDays(365)));
             recoveryPrimaryConfig = absolutePath(f, "recovery.primary-config", null);
             shellHistory = f.integer("recovery.shell-history", 0, 0, 100);
             sftpHandles = f.bool("recovery.sftp-handles", true);
@@ -151,7 +190,9 @@ public record ApplianceConfig(
                     Duration.ofMinutes(1), Duration.ofDays(365));
             trackingWarmUp = f.bool("monitor.warm-up", true);
         }
-        String fence = f.string("failover.fence-command", "");
+        FenceCommand fence = new FenceCommand(f.string("failover.fence-command", ""),
+                f.duration("failover.fence-timeout", FenceCommand.DEFAULT_TIMEOUT, Duration.ofSeconds(1),
+                        Duration.ofMinutes(10)));
         Duration arpProbeWait = f.duration("failover.arp-probe-wait", Duration.ofMillis(50), Duration.ofMillis(5),
                 Duration.ofSeconds(5));
         f.rejectUnknownKeys();

@@ -1,6 +1,7 @@
 package io.securejeebs.recovery.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -8,6 +9,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -38,11 +41,85 @@ class SecureJeebsCliTest {
         assertTrue(err.toString(StandardCharsets.UTF_8).contains("nope.conf: cannot read"), err.toString(StandardCharsets.UTF_8));
     }
 
-    @Test
-    void checkConfigAcceptsTheSample() {
+    /** The shipped sample, with its password file here (mode 0600) and {@code extra} appended. */
+    private Path sampleWith(String extra) throws Exception {
         Path sample = Path.of(System.getProperty("user.dir")).resolveSibling("conf").resolve("securejeebs.conf");
-        assertEquals(0, run("check-config", "--config", sample.toString()), err.toString(StandardCharsets.UTF_8));
-        assertTrue(out.toString(StandardCharsets.UTF_8).startsWith(sample + ": OK"));
+        Path password = dir.resolve("db-password");
+        Files.writeString(password, "s3cret\n");
+        Files.setPosixFilePermissions(password, PosixFilePermissions.fromString("rw-------"));
+        Path conf = dir.resolve("securejeebs.conf");
+        Files.writeString(conf, Files.readString(sample).replace("/etc/securejeebs/db-appliance-password",
+                password.toString()) + extra);
+        return conf;
+    }
+
+    @Test
+    void checkConfigAcceptsTheSampleAndWarnsThatFencingIsOff() throws Exception {
+        Path conf = sampleWith("");
+        assertEquals(0, run("check-config", "--config", conf.toString()), err.toString(StandardCharsets.UTF_8));
+        assertTrue(out.toString(StandardCharsets.UTF_8).startsWith(conf + ": OK"));
+        String warning = err.toString(StandardCharsets.UTF_8);
+        assertTrue(warning.startsWith("securejeebs: WARNING: " + conf + ": failover.fence-command is not set"),
+                warning);
+        assertTrue(warning.contains("split-brain"), warning);
+    }
+
+    @Test
+    void checkConfigPrintsTheFenceCommandRedacted() throws Exception {
+        Path conf = sampleWith("failover.fence-command = IPMI_PASSWORD=hunter2 /bin/true -P hunter2\n");
+        assertEquals(0, run("check-config", "--config", conf.toString()), err.toString(StandardCharsets.UTF_8));
+        String printed = out.toString(StandardCharsets.UTF_8);
+        assertTrue(printed.contains("FenceCommand[program=/bin/true, arguments redacted, timeout=PT10S]"), printed);
+        assertFalse(printed.contains("hunter2"), printed);
+        assertEquals("", err.toString(StandardCharsets.UTF_8), "no warning once fencing is on");
+    }
+
+    @Test
+    void checkConfigRefusesAMissingOrTooOpenPasswordFileAndAFenceCommandThatCannotRun() throws Exception {
+        Path conf = sampleWith("");
+        int line = lineOf(conf, "records.database.password-file");
+        Path password = dir.resolve("db-password");
+        Files.setPosixFilePermissions(password, PosixFilePermissions.fromString("rw-r--r--"));
+        assertEquals(2, run("check-config", "--config", conf.toString()));
+        assertEquals("securejeebs: bad config: " + conf + ":" + line + ": 'records.database.password-file': '"
+                + password + "': " + password + " is readable by group or others: chmod 600 it\n",
+                err.toString(StandardCharsets.UTF_8));
+        Files.delete(password);
+        err.reset();
+        assertEquals(2, run("check-config", "--config", conf.toString()));
+        assertEquals("securejeebs: bad config: " + conf + ":" + line + ": 'records.database.password-file': '"
+                + password + "' does not exist\n", err.toString(StandardCharsets.UTF_8));
+
+        conf = sampleWith("failover.fence-command = /usr/local/sbin/no-such-fence -P hunter2\n");
+        line = lineOf(conf, "failover.fence-command");
+        err.reset();
+        assertEquals(2, run("check-config", "--config", conf.toString()));
+        assertEquals("securejeebs: bad config: " + conf + ":" + line + ": 'failover.fence-command': program "
+                + "'/usr/local/sbin/no-such-fence' does not exist\n", err.toString(StandardCharsets.UTF_8));
+
+        Path notExecutable = dir.resolve("fence");
+        Files.writeString(notExecutable, "#!/bin/sh\n");
+        conf = sampleWith("failover.fence-command = " + notExecutable + "\n");
+        err.reset();
+        assertEquals(2, run("run", "--config", conf.toString()), "run checks the same");
+        assertEquals("securejeebs: bad config: " + conf + ":" + line + ": 'failover.fence-command': program '"
+                + notExecutable + "' is not executable\n", err.toString(StandardCharsets.UTF_8));
+
+        conf = sampleWith("failover.fence-command = no-such-fence-program --power off\n");
+        err.reset();
+        assertEquals(2, run("check-config", "--config", conf.toString()));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains(":" + line + ": 'failover.fence-command': program "
+                + "'no-such-fence-program' is not found on PATH"), err.toString(StandardCharsets.UTF_8));
+    }
+
+    private static int lineOf(Path conf, String key) throws Exception {
+        List<String> lines = Files.readAllLines(conf);
+        for (int i = 0; i < lines.size(); i++) {
+            if (lines.get(i).startsWith(key + " ")) {
+                return i + 1;
+            }
+        }
+        throw new AssertionError(key + " not in " + conf);
     }
 
     @Test

@@ -124,4 +124,32 @@ class ApplianceConfigTest {
         e = bad("service.vip = 10.213.0.100/24\nprimary.heartbeat = 10.213.0.2:22\n");
         assertEquals("bad.conf: missing required setting 'capture.interface'", e.getMessage());
     }
+
+    @Test
+    void hugeOrNonAsciiNumbersAreRefusedAtTheirLine() {
+        ConfigException e = bad(MINIMAL + "capture.buffer = 17179869185g\n");
+        assertEquals("bad.conf:10: 'capture.buffer': must be between 1048576 and 2147483648 bytes, got "
+                + "18446744074783293440", e.getMessage());
+        e = bad(MINIMAL + "records.timeout = 99999999999999999999h\n");
+        assertTrue(e.getMessage().startsWith("bad.conf:10: 'records.timeout': must be between 250 ms"),
+                e.getMessage());
+        e = bad(MINIMAL + "heartbeat.misses = \u0663\n");
+        assertEquals("bad.conf:10: 'heartbeat.misses': '\u0663' is not a whole number", e.getMessage());
+        e = bad(MINIMAL + "failover.fence-timeout = 0s\n");
+        assertTrue(e.getMessage().startsWith("bad.conf:10: 'failover.fence-timeout': must be between 1000 ms"),
+                e.getMessage());
+    }
+
+    @Test
+    void noFenceCommandIsAWarningAndAFenceCommandIsNeverShownWhole() throws Exception {
+        ApplianceConfig c = ApplianceConfig.from(ConfigFile.parse("c.conf", MINIMAL));
+        assertEquals(List.of(FenceCommand.NOT_SET_WARNING), c.warnings());
+        assertTrue(c.warnings().get(0).contains("split-brain"));
+        c = ApplianceConfig.from(ConfigFile.parse("c.conf", MINIMAL
+                + "failover.fence-command = ipmitool -H 10.0.0.9 -P hunter2 power off\nfailover.fence-timeout = 30s\n"));
+        assertEquals(List.of(), c.warnings());
+        assertEquals("ipmitool", c.fence().program());
+        assertEquals(Duration.ofSeconds(30), c.fence().timeout());
+        assertFalse(c.toString().contains("hunter2"), c.toString());
+    }
 }
