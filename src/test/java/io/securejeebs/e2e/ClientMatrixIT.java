@@ -183,7 +183,7 @@ class ClientMatrixIT {
                 default -> throw new IllegalArgumentException(client);
             };
             if (cmd == null) {
-                return key ? lab.openShell(name) : lab.openShell(name, SshLab.PASSWORD);
+                return lab.openShell(1, name, key ? null : SshLab.PASSWORD);
             }
             Path log = lab.work.resolve("client-" + name + ".log");
             Process p = lab.track(lab.lab.spawnInteractive(Lab.CLIENT, log, cmd.toArray(String[]::new)));
