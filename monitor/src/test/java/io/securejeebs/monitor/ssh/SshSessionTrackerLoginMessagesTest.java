@@ -51,8 +51,8 @@ import org.junit.jupiter.api.io.TempDir;
  *     its record lacks it, so the tracker leaves it out of the match. It used to fail with "the client's
  *     key-exchange messages differ from the wire".</li>
  * <li>A right guess is the first message, matched as any other.</li>
- * <li>EXT_INFO right after the client's NEWKEYS (RFC 8308; asyncssh), IGNORE, DEBUG, UNIMPLEMENTED and
- *     ping@openssh.com before the login: all part of the replay prefix, which still holds the login. EXT_INFO
+ * <li>EXT_INFO right after the client's NEWKEYS (RFC 8308; asyncssh), IGNORE, DEBUG and UNIMPLEMENTED before
+ *     the login, ping@openssh.com after it: all part of the replay prefix, which still holds the login. EXT_INFO
  *     used to end the prefix there, and the replay failed at failover with "no USERAUTH_SUCCESS".</li>
  * <li>A login after the prefix ended (here: the client rekeys before it logs in) cannot be replayed: the
  *     session says so, with the reason, at once.</li>
@@ -127,6 +127,13 @@ class SshSessionTrackerLoginMessagesTest {
             Buffer unimplemented = session.createBuffer(SshConstants.SSH_MSG_UNIMPLEMENTED, 8);
             unimplemented.putUInt(1);
             session.writePacket(unimplemented).verify(T);
+        }, session -> {
+            // after the login only: before it MINA hands every message but IGNORE, DEBUG, UNIMPLEMENTED, EXT_INFO and
+            // USERAUTH_REQUEST to the authentication in progress (and closes the session if none is), and a
+            // conforming client pings only a server that offered ping@openssh.com; MINA answers UNIMPLEMENTED
+            Buffer ping = session.createBuffer((byte) SshSessionTracker.MSG_PING, 16);
+            ping.putString("sj");
+            session.writePacket(ping).verify(T);
         });
         for (Delivery delivery : new Delivery[] {Delivery.SYNC, Delivery.ASYNC, Delivery.LATE}) {
             Outcome base = new TrackerReplay(plain.records(), delivery, SshSessionTracker.Limits.DEFAULT)
@@ -137,9 +144,9 @@ class SshSessionTrackerLoginMessagesTest {
             assertNull(o.unrecoverableReason(), delivery.toString());
             assertEquals("alice", o.model().user());
             assertTrue(o.model().prefixComplete(), "the typed line ends the prefix");
-            // the same setup as the plain session's, plus the four messages: the prefix ends at the typed line
-            assertEquals(base.model().prefixPackets() + 4, o.model().prefixPackets(), delivery.toString());
-            assertEquals(base.model().prefixEndPosition().sequence() + 4, o.model().prefixEndPosition().sequence());
+            // the same setup as the plain session's, plus the five messages: the prefix ends at the typed line
+            assertEquals(base.model().prefixPackets() + 5, o.model().prefixPackets(), delivery.toString());
+            assertEquals(base.model().prefixEndPosition().sequence() + 5, o.model().prefixEndPosition().sequence());
         }
     }
 
@@ -223,6 +230,12 @@ class SshSessionTrackerLoginMessagesTest {
 
     /** A session as {@link RecordedSession#record} makes it, with the client set up and acting before its login. */
     private static RecordedSession record(Path dir, Consumer<SshClient> setUp, BeforeLogin beforeLogin) throws Exception {
+        return record(dir, setUp, beforeLogin, session -> { });
+    }
+
+    /** @param afterLogin what the client does once logged in, before it opens the shell */
+    private static RecordedSession record(Path dir, Consumer<SshClient> setUp, BeforeLogin beforeLogin,
+                                          BeforeLogin afterLogin) throws Exception {
         Files.createDirectories(dir);
         Tap tap = new Tap();
         try (RecordedSshServer server = new RecordedSshServer(dir);
@@ -235,6 +248,7 @@ class SshSessionTrackerLoginMessagesTest {
                 beforeLogin.run(session);
                 session.addPasswordIdentity("pw");
                 session.auth().verify(T);
+                afterLogin.run(session);
                 TypedChannel shell = TypedChannel.shell(session, "xterm-256color", 100, 30, Map.of(), 1 << 16);
                 shell.type("echo hello\n");
                 relay.awaitQuiet(200);
