@@ -37,7 +37,7 @@ class ClientMatrixIT {
     /** What the clients print when the connection breaks (OpenSSH, PuTTY, Dropbear, the python drivers). */
     private static final List<String> CLIENT_ERRORS = List.of("Corrupted MAC", "Bad packet length", "Connection reset",
             "Connection closed", "Broken pipe", "message authentication code incorrect", "Disconnected",
-            "FATAL ERROR", "Incorrect MAC", "Exited:", "Integrity error", "sj-driver-error", "Traceback",
+            "FATAL ERROR", "Incorrect MAC", "exited:", "Exited:", "Integrity error", "sj-driver-error", "Traceback",
             "the shell channel closed", "Connection lost", "Remote side unexpectedly closed");
     private static final String RECOVERY_NOTICE = "session recovered after a server failure";
 
