@@ -372,6 +372,9 @@ public final class SshSessionTracker implements ApplicationTracker {
         t.lastRequestUser = cp.lastRequestUser();
         t.lastRequestMethod = cp.lastRequestMethod();
         t.authAttempts = cp.authAttempts();
+        // An open prefix holds every message so far; once it ended before the login (not checkpointed: which
+        // side of its end the last request fell on), a login that completes now is taken as after it.
+        t.lastAuthMessageInPrefix = !cp.prefixComplete();
         for (ChannelModel m : cp.channels()) {
             Channel ch = t.new Channel(m.type(), m.clientId(), m.clientWindow(), m.clientMaxPacket(), m.openPayload(),
                     m.openedInPrefix());
@@ -958,7 +961,8 @@ public final class SshSessionTracker implements ApplicationTracker {
                     }
                     if (authUser == null && !lastAuthMessageInPrefix && unreplayable == null) {
                         // the replay re-authenticates from the prefix alone, which ended before this login
-                        unreplayable = "the login came after the replay prefix ended (at " + prefixEndedBy + ")";
+                        unreplayable = "the login came after the replay prefix ended"
+                                + (prefixEndedBy == null ? "" : " (at " + prefixEndedBy + ")");
                     }
                     authUser = lastRequestUser;
                     authMethod = lastRequestMethod;
