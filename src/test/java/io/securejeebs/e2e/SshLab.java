@@ -80,7 +80,7 @@ final class SshLab implements AutoCloseable {
                     hostkey.ecdsa = %1$s/hostkeys/ecdsa
                     hostkey.rsa = %1$s/hostkeys/rsa
                     auth.password = yes
-                    auth.keyboard-interactive = no
+                    %5$s
                     export.fail-closed = yes
                     export.timeout = 5s
                     export.database.url = %2$s
@@ -88,7 +88,8 @@ final class SshLab implements AutoCloseable {
                     export.appliance-key = %1$s/keys/appliance.pub
                     export.signing-key = %1$s/keys/export.key
                     %4$s
-                    """.formatted(work, db.jdbcUrl(), primaryPassword, extraPrimaryConfig));
+                    """.formatted(work, db.jdbcUrl(), primaryPassword, extraPrimaryConfig,
+                    extraPrimaryConfig.contains("auth.keyboard-interactive") ? "" : "auth.keyboard-interactive = no"));
             Path applianceConf = s.applianceConf;
             Files.writeString(applianceConf, """
                     capture.interface = eth0

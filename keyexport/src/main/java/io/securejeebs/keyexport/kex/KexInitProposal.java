@@ -39,6 +39,21 @@ public record KexInitProposal(List<String> kex, List<String> hostKey, List<Strin
         }
     }
 
+    /**
+     * Whether a server that proposed {@code server} silently ignores the key-exchange packet this (client)
+     * proposal said follows it (RFC 4253 §7.1, first_kex_packet_follows): the guess is wrong when the two sides'
+     * preferred key-exchange or host-key algorithms differ. This is MINA's rule
+     * ({@code AbstractSession.handleFirstKexPacketFollows}: the first name of each list, for
+     * {@code KexProposalOption.FIRST_KEX_PACKET_GUESS_MATCHES}), so exactly the packet the primary dropped.
+     */
+    public boolean guessIgnoredBy(KexInitProposal server) {
+        return firstKexPacketFollows && (!samePreferred(kex, server.kex) || !samePreferred(hostKey, server.hostKey));
+    }
+
+    private static boolean samePreferred(List<String> a, List<String> b) {
+        return !a.isEmpty() && !b.isEmpty() && !a.get(0).isEmpty() && a.get(0).equals(b.get(0));
+    }
+
     private static List<String> names(Buffer b) {
         String s = b.getString();
         return s.isEmpty() ? List.of() : Arrays.asList(s.split(","));

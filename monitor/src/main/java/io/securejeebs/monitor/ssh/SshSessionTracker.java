@@ -2,6 +2,7 @@ package io.securejeebs.monitor.ssh;
 
 import io.securejeebs.keyexport.KexRecord;
 import io.securejeebs.keyexport.kex.CipherPosition;
+import io.securejeebs.keyexport.kex.KexInitProposal;
 import io.securejeebs.keyexport.kex.KexRecordException;
 import io.securejeebs.keyexport.kex.NegotiatedAlgorithms;
 import io.securejeebs.keyexport.kex.SessionKeys;
@@ -27,6 +28,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
 import org.apache.sshd.common.SshConstants;
+import org.apache.sshd.common.kex.extension.KexExtensions;
 import org.apache.sshd.common.util.buffer.Buffer;
 import org.apache.sshd.common.util.buffer.ByteArrayBuffer;
 
@@ -144,6 +146,13 @@ public final class SshSessionTracker implements ApplicationTracker {
     private String lastRequestUser;
     private String lastRequestMethod;
     private int authAttempts;
+    /** Whether the client's latest authentication message (request or info response) is in the replay prefix. */
+    private boolean lastAuthMessageInPrefix;
+    /**
+     * Why this session can never be replayed although its traffic was followed (an allowed message the replay
+     * cannot carry): set once, at the message that made it so, and reported from then on.
+     */
+    private String unreplayable;
 
     // connection layer
     private final Map<Integer, Channel> pendingOpens = new HashMap<>();   // by client id
@@ -159,6 +168,8 @@ public final class SshSessionTracker implements ApplicationTracker {
     private boolean prefixComplete;
     private int prefixPackets;
     private CipherPosition prefixEndPosition;
+    /** What ended the prefix (for reasons): a client message, or the size limit. */
+    private String prefixEndedBy;
 
     public SshSessionTracker(ConnectionKey key, KexRecordSource records, ApplicationUpdates updates, Limits limits) {
         this.key = key;
@@ -325,6 +336,9 @@ public final class SshSessionTracker implements ApplicationTracker {
         if (disconnected) {
             return "the session sent SSH_MSG_DISCONNECT";
         }
+        if (unreplayable != null) {
+            return unreplayable;
+        }
         if (c2s.resumeAt != null || s2c.resumeAt != null) {
             return "resuming from a checkpoint: waiting for KEX record #"
                     + (firstKex == null ? 0 : Math.max(c2s.waitingFor, s2c.waitingFor));
@@ -366,6 +380,9 @@ public final class SshSessionTracker implements ApplicationTracker {
     public SshCheckpoint checkpoint() throws CheckpointUnavailableException {
         if (disconnected) {
             throw new CheckpointUnavailableException("the session sent SSH_MSG_DISCONNECT", true);
+        }
+        if (unreplayable != null) {
+            throw new CheckpointUnavailableException(unreplayable, true);
         }
         if (c2s.phase != Phase.ENCRYPTED || s2c.phase != Phase.ENCRYPTED || firstKex == null) {
             throw new CheckpointUnavailableException(c2s.resumeAt != null || s2c.resumeAt != null
@@ -435,6 +452,9 @@ public final class SshSessionTracker implements ApplicationTracker {
         t.lastRequestUser = cp.lastRequestUser();
         t.lastRequestMethod = cp.lastRequestMethod();
         t.authAttempts = cp.authAttempts();
+        // An open prefix holds every message so far; once it ended before the login (not checkpointed: which
+        // side of its end the last request fell on), a login that completes now is taken as after it.
+        t.lastAuthMessageInPrefix = !cp.prefixComplete();
         for (ChannelModel m : cp.channels()) {
             Channel ch = t.new Channel(m.type(), m.clientId(), m.clientWindow(), m.clientMaxPacket(), m.openPayload(),
                     m.openedInPrefix());
@@ -755,6 +775,8 @@ public final class SshSessionTracker implements ApplicationTracker {
         final List<List<byte[]>> messages = List.of(new ArrayList<>(2), new ArrayList<>(2));
         /** Whether each side's NEWKEYS ended its part. */
         final boolean[] ended = new boolean[2];
+        /** Whether the server ignored the client's first key-exchange message (a wrong guess); null until known. */
+        Boolean clientGuessIgnored;
 
         /** How far the exchange got, for the reason a session is not recoverable now. */
         String progress() {
@@ -805,9 +827,14 @@ public final class SshSessionTracker implements ApplicationTracker {
     /**
      * The record must be the key exchange on the wire: I_C and I_S the very KEXINITs, and the key-exchange
      * messages the very ones each side sent, none missing at its NEWKEYS. The client's are replayed from
-     * the prefix: one that differs from what the server got could never reproduce the keys. (A client whose
-     * first_kex_packet_follows guess is wrong sends a packet MINA drops unrecorded: such a session is
-     * unrecoverable, never misfollowed. OpenSSH never guesses.)
+     * the prefix: one that differs from what the server got could never reproduce the keys.
+     *
+     * <p>A client that sets first_kex_packet_follows (RFC 4253 §7.1; Dropbear always does) and guessed wrong
+     * sends one packet the server silently ignores: MINA drops it before the exporter sees it, so the record
+     * lacks it, and the wire's first client message is left out of the match, by MINA's own rule
+     * ({@link KexInitProposal#guessIgnoredBy}). The replay stays byte exact: the prefix carries the ignored
+     * packet, and the recovery server, proposing the recorded I_S, ignores it by the same rule. A right guess
+     * is an ordinary first message, recorded and matched.
      */
     private void checkWire(int ordinal) throws TrackingException {
         KexRecord r = uncheckedRecords.get(ordinal);
@@ -821,6 +848,14 @@ public final class SshSessionTracker implements ApplicationTracker {
         if (w.kexInit[1] != null && !Arrays.equals(w.kexInit[1], r.serverKexInit())) {
             throw new TrackingException("KEX record #" + ordinal + ": I_S differs from the server's KEXINIT on the wire");
         }
+        if (w.clientGuessIgnored == null) {
+            try {
+                w.clientGuessIgnored = KexInitProposal.parse(r.clientKexInit())
+                        .guessIgnoredBy(KexInitProposal.parse(r.serverKexInit()));
+            } catch (KexRecordException e) {
+                throw new TrackingException("KEX record #" + ordinal + ": " + e.getMessage());
+            }
+        }
         for (int side = 0; side < 2; side++) {
             String who = side == 0 ? "client's" : "server's";
             if (w.ended[side] && w.kexInit[side] == null) {
@@ -828,9 +863,13 @@ public final class SshSessionTracker implements ApplicationTracker {
             }
             List<byte[]> seen = w.messages.get(side);
             List<byte[]> recorded = side == 0 ? r.clientKexMessages() : r.serverKexMessages();
-            boolean same = seen.size() <= recorded.size() && (!w.ended[side] || seen.size() == recorded.size());
-            for (int i = 0; same && i < seen.size(); i++) {
-                same = Arrays.equals(seen.get(i), sha256(recorded.get(i), 0, recorded.get(i).length));
+            boolean ignoresFirst = side == 0 && w.clientGuessIgnored;
+            int skip = ignoresFirst && !seen.isEmpty() ? 1 : 0; // the wrongly guessed packet, not in the record
+            int n = seen.size() - skip;
+            boolean same = n <= recorded.size()
+                    && (!w.ended[side] || (n == recorded.size() && skip == (ignoresFirst ? 1 : 0)));
+            for (int i = 0; same && i < n; i++) {
+                same = Arrays.equals(seen.get(i + skip), sha256(recorded.get(i), 0, recorded.get(i).length));
             }
             if (!same) {
                 throw new TrackingException("KEX record #" + ordinal + ": the " + who
@@ -871,7 +910,8 @@ public final class SshSessionTracker implements ApplicationTracker {
         if (prefixLength + len > limits.maxPrefixBytes()) {
             // Setup longer than the limit: the prefix ends at the last whole packet; the rest is controlled replay.
             // (resumed and keys not yet in: the decoder will start where the checkpoint's last whole packet ended)
-            closePrefix(c2s.wholePacketsEnd, c2s.decoder == null ? c2s.resumeAt : c2s.decoder.position(), "limit");
+            closePrefix(c2s.wholePacketsEnd, c2s.decoder == null ? c2s.resumeAt : c2s.decoder.position(),
+                    "its size limit (" + limits.maxPrefixBytes() + " bytes)");
             return;
         }
         if (prefixLength + len > prefix.length) {
@@ -890,15 +930,29 @@ public final class SshSessionTracker implements ApplicationTracker {
         prefixLength = (int) Math.min(prefixLength, endOffset);
         prefix = Arrays.copyOf(prefix, prefixLength);
         prefixEndPosition = position;
+        prefixEndedBy = why;
     }
 
-    /** Whether a client message may be part of the verbatim prefix (setup, with no effect on data flow). */
+    /** OpenSSH's transport-level ping (PROTOCOL §1.9, "ping@openssh.com"): SSH2_MSG_PING and SSH2_MSG_PONG. */
+    static final int MSG_PING = 192;
+    static final int MSG_PONG = 193;
+
+    /**
+     * Whether a client message may be part of the verbatim prefix: setup, with no effect on data flow, that the
+     * recovery server answers as the primary did when it is replayed byte for byte. Besides authentication and
+     * the channel opens and requests: what RFC 4253/8308 and OpenSSH's PROTOCOL let a client send around its
+     * login whatever the server does: IGNORE, DEBUG, UNIMPLEMENTED, EXT_INFO (RFC 8308 §2.3: right after the
+     * client's first NEWKEYS, e.g. asyncssh's "global-requests-ok"), the answers to the server's global requests,
+     * and ping@openssh.com's PING and PONG.
+     */
     private static boolean isSetup(int cmd) {
         return switch (cmd) {
-            case SshConstants.SSH_MSG_IGNORE, SshConstants.SSH_MSG_DEBUG, SshConstants.SSH_MSG_SERVICE_REQUEST,
+            case SshConstants.SSH_MSG_IGNORE, SshConstants.SSH_MSG_DEBUG, SshConstants.SSH_MSG_UNIMPLEMENTED,
+                 SshConstants.SSH_MSG_SERVICE_REQUEST, KexExtensions.SSH_MSG_EXT_INFO,
                  SshConstants.SSH_MSG_USERAUTH_REQUEST, SshConstants.SSH_MSG_USERAUTH_INFO_RESPONSE,
-                 SshConstants.SSH_MSG_GLOBAL_REQUEST, SshConstants.SSH_MSG_CHANNEL_OPEN,
-                 SshConstants.SSH_MSG_CHANNEL_REQUEST -> true;
+                 SshConstants.SSH_MSG_GLOBAL_REQUEST, SshConstants.SSH_MSG_REQUEST_SUCCESS,
+                 SshConstants.SSH_MSG_REQUEST_FAILURE, SshConstants.SSH_MSG_CHANNEL_OPEN,
+                 SshConstants.SSH_MSG_CHANNEL_REQUEST, MSG_PING, MSG_PONG -> true;
             default -> false;
         };
     }
@@ -911,7 +965,7 @@ public final class SshSessionTracker implements ApplicationTracker {
             if (c2s.keyEpoch < 0 || (c2s.keyEpoch == 0 && isSetup(cmd))) {
                 prefixPackets++; // the plaintext key exchange, then setup messages under the first keys
             } else {
-                closePrefix(start, c2s.positionBefore, "message " + cmd);
+                closePrefix(start, c2s.positionBefore, "client message " + SshConstants.getCommandMessageName(cmd));
             }
         }
         boolean inPrefix = !prefixComplete;
@@ -923,7 +977,9 @@ public final class SshSessionTracker implements ApplicationTracker {
                     b.getString(); // service
                     lastRequestMethod = b.getString();
                     authAttempts++;
+                    lastAuthMessageInPrefix = inPrefix;
                 }
+                case SshConstants.SSH_MSG_USERAUTH_INFO_RESPONSE -> lastAuthMessageInPrefix = inPrefix;
                 case SshConstants.SSH_MSG_GLOBAL_REQUEST -> {
                     String name = b.getString();
                     checkpointWanted |= !name.startsWith("keepalive@");
@@ -1009,6 +1065,11 @@ public final class SshSessionTracker implements ApplicationTracker {
                 case SshConstants.SSH_MSG_USERAUTH_SUCCESS -> {
                     if (lastRequestUser == null) {
                         throw new TrackingException("USERAUTH_SUCCESS without a request");
+                    }
+                    if (authUser == null && !lastAuthMessageInPrefix && unreplayable == null) {
+                        // the replay re-authenticates from the prefix alone, which ended before this login
+                        unreplayable = "the login came after the replay prefix ended"
+                                + (prefixEndedBy == null ? "" : " (at " + prefixEndedBy + ")");
                     }
                     authUser = lastRequestUser;
                     authMethod = lastRequestMethod;

@@ -154,6 +154,80 @@ class RecoveryServerTest {
     }
 
     /**
+     * A client that guessed its first key-exchange packet wrong (Dropbear always guesses): the primary ignored
+     * the packet and its record lacks it; the verbatim prefix carries it to the recovery server, which proposes
+     * the recorded I_S and so ignores it by the same rule. The replayed key exchange is the recorded one, byte
+     * for byte, and the login and shell replay as usual.
+     */
+    @org.junit.jupiter.api.Test
+    void aWronglyGuessedKexPacketIsIgnoredByTheReplayAsByThePrimary() throws Exception {
+        List<String> server = fx.primary.getKeyExchangeFactories().stream().map(f -> f.getName()).toList();
+        List<String> client = List.of(server.get(1), server.get(0)); // prefers what the server prefers second
+        Recorded r;
+        try (Original o = new Original(fx, RecoveryFixture.USER, client, "chacha20-poly1305@openssh.com", null, false,
+                TestClients::guessFirstKexPacket, s -> { })) {
+            o.type("before-1\n", 1);
+            quiet(o.relay);
+            r = new Recorded(onlyRecord(), o.relay.clientToServer(), o.relay.serverToClient());
+        }
+        assertEquals(server.get(1), r.record.kexName());
+        long clientKexMessages = r.c2s.packets().stream().filter(p -> !p.encrypted() && p.type() >= 30 && p.type() <= 49).count();
+        assertEquals(r.record.clientKexMessages().size() + 1, clientKexMessages, "the ignored guess is on the wire only");
+        CompletableFuture<RecoveryOutcome> outcome = fx.recovery.expect(new RecoveryTicket(r.record, null, "guess"));
+        try (CprConnection cpr = new CprConnection(fx.recovery.recoveryAddress())) {
+            cpr.replay.keys(r.keys.serverToClient(), r.record.strictKex());
+            cpr.replay(fx.recovery.preamble(r.record.sessionId()), r.c2s, r.shellRequest, Map.of());
+            assertReplayAnswers(r, cpr);
+            cpr.switchServerStream(r.keys.serverToClient(), r.s2c.position());
+            cpr.sendReplayEnd(r.replayEnd(null, ""), r.keys.clientToServer(), Recorded.positionAfter(r.c2s, r.shellRequest));
+            RecoveryOutcome done = outcome.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            assertEquals(RecoveryFixture.USER, done.user());
+            SshPacketEncoder c = new SshPacketEncoder(r.keys.clientToServer(), r.c2s.position());
+            cpr.write(c.encode(Recorded.channelData(r.serverChannel(), "after-1\n")));
+            cpr.awaitData("after-1");
+        }
+    }
+
+    /**
+     * What a client may send around its login besides the login itself, replayed verbatim in the prefix: EXT_INFO
+     * right after NEWKEYS (asyncssh), IGNORE, DEBUG and UNIMPLEMENTED. The recovery server takes them as the
+     * primary did, and the login and shell replay as usual.
+     */
+    @org.junit.jupiter.api.Test
+    void extInfoIgnoreDebugAndUnimplementedInThePrefixAreReplayedVerbatim() throws Exception {
+        Recorded r;
+        try (Original o = new Original(fx, RecoveryFixture.USER, List.of("curve25519-sha256"), "chacha20-poly1305@openssh.com",
+                null, true, TestClients::sendExtInfo, s -> {
+                    s.sendIgnoreMessage(new byte[] {1, 2, 3}).verify(WAIT);
+                    s.sendDebugMessage(false, "sj test", "").verify(WAIT);
+                    Buffer unimplemented = s.createBuffer(org.apache.sshd.common.SshConstants.SSH_MSG_UNIMPLEMENTED, 8);
+                    unimplemented.putUInt(1);
+                    s.writePacket(unimplemented).verify(WAIT);
+                })) {
+            o.type("before-1\n", 1);
+            quiet(o.relay);
+            r = new Recorded(onlyRecord(), o.relay.clientToServer(), o.relay.serverToClient());
+        }
+        List<Integer> setup = r.c2s.packets().stream().filter(p -> p.encrypted() && p.index() < r.shellRequest)
+                .map(p -> p.type()).toList();
+        assertEquals(7, setup.get(0), "EXT_INFO right after NEWKEYS: " + setup);
+        assertTrue(setup.containsAll(List.of(2, 4, 3)), "IGNORE, DEBUG and UNIMPLEMENTED before the shell: " + setup);
+        CompletableFuture<RecoveryOutcome> outcome = fx.recovery.expect(new RecoveryTicket(r.record, null, "ext-info"));
+        try (CprConnection cpr = new CprConnection(fx.recovery.recoveryAddress())) {
+            cpr.replay.keys(r.keys.serverToClient(), r.record.strictKex());
+            cpr.replay(fx.recovery.preamble(r.record.sessionId()), r.c2s, r.shellRequest, Map.of());
+            assertReplayAnswers(r, cpr);
+            cpr.switchServerStream(r.keys.serverToClient(), r.s2c.position());
+            cpr.sendReplayEnd(r.replayEnd(null, ""), r.keys.clientToServer(), Recorded.positionAfter(r.c2s, r.shellRequest));
+            RecoveryOutcome done = outcome.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            assertEquals(RecoveryFixture.USER, done.user());
+            SshPacketEncoder c = new SshPacketEncoder(r.keys.clientToServer(), r.c2s.position());
+            cpr.write(c.encode(Recorded.channelData(r.serverChannel(), "after-1\n")));
+            cpr.awaitData("after-1");
+        }
+    }
+
+    /**
      * Three channels: a running exec (its process died with the primary: the client gets exit status 255, EOF
      * and CLOSE), an exec the client closed after the replayed prefix (dropped quietly: both CLOSEs were
      * exchanged on the original connection), and the shell (restarted).

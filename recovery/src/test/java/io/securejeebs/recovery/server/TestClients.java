@@ -90,18 +90,26 @@ final class TestClients {
 
         Original(RecoveryFixture fx, String user, String kex, String cipher, String mac, boolean password,
                 BeforeShell beforeShell) throws Exception {
+            this(fx, user, List.of(kex), cipher, mac, password, c -> { }, beforeShell);
+        }
+
+        /** @param kex the client's key exchanges, in its order; @param setUp more client settings, before it starts */
+        Original(RecoveryFixture fx, String user, List<String> kex, String cipher, String mac, boolean password,
+                java.util.function.Consumer<SshClient> setUp, BeforeShell beforeShell) throws Exception {
             fx.clearRecords();
             relay = new RecordingRelay(fx.primaryAddress());
             client = SshClient.setUpDefaultClient();
             client.setServerKeyVerifier(AcceptAllServerKeyVerifier.INSTANCE);
             client.setKeyIdentityProvider(KeyIdentityProvider.EMPTY_KEYS_PROVIDER);
-            client.setKeyExchangeFactories(List.of(ClientBuilder.DH2KEX.apply(BuiltinDHFactories.fromFactoryName(kex))));
+            client.setKeyExchangeFactories(kex.stream()
+                    .map(k -> ClientBuilder.DH2KEX.apply(BuiltinDHFactories.fromFactoryName(k))).toList());
             client.setCipherFactories(List.of(BuiltinCiphers.fromFactoryName(cipher)));
             if (mac != null) {
                 client.setMacFactories(List.of(BuiltinMacs.fromFactoryName(mac)));
             }
             client.setUserAuthFactories(List.of(password ? UserAuthPasswordFactory.INSTANCE : UserAuthPublicKeyFactory.INSTANCE));
             CoreModuleProperties.REQUEST_SHELL_REPLY.set(client, true);
+            setUp.accept(client);
             client.start();
             session = client.connect(user, "127.0.0.1", relay.port()).verify(WAIT).getSession();
             if (password) {
@@ -137,6 +145,61 @@ final class TestClients {
                 relay.close();
             }
         }
+    }
+
+    /**
+     * Makes a client behave as Dropbear does: its first KEXINIT says a key-exchange packet follows, and one
+     * does (a KEX_ECDH_INIT with a zero Q_C) before it has the server's KEXINIT. With the client's preferred key
+     * exchange not the server's, the guess is wrong: the server ignores that packet (RFC 4253 §7.1), and the
+     * client then sends its real KEX_ECDH_INIT.
+     */
+    static void guessFirstKexPacket(SshClient client) {
+        java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
+        client.setReservedSessionMessagesHandler(new org.apache.sshd.common.session.ReservedSessionMessagesHandler() {
+            @Override
+            public org.apache.sshd.common.io.IoWriteFuture sendKexInitRequest(org.apache.sshd.common.session.Session session,
+                    java.util.Map<org.apache.sshd.common.kex.KexProposalOption, String> proposal,
+                    org.apache.sshd.common.util.buffer.Buffer buffer) throws Exception {
+                if (!first.getAndSet(false)) {
+                    return null;
+                }
+                buffer.wpos(buffer.wpos() - 5);
+                buffer.putBoolean(true); // first_kex_packet_follows, in the I_C MINA keeps
+                buffer.putUInt(0);
+                byte[] payload = buffer.getCompactData();
+                org.apache.sshd.common.util.buffer.Buffer kexInit = session.createBuffer(payload[0], payload.length);
+                kexInit.putRawBytes(payload, 1, payload.length - 1);
+                session.writePacket(kexInit);
+                org.apache.sshd.common.util.buffer.Buffer guess = session.createBuffer(
+                        org.apache.sshd.common.SshConstants.SSH_MSG_KEX_FIRST, 40);
+                guess.putBytes(new byte[32]);
+                return session.writePacket(guess);
+            }
+        });
+    }
+
+    /** Makes a client behave as asyncssh does: EXT_INFO ("global-requests-ok") right after its first NEWKEYS. */
+    static void sendExtInfo(SshClient client) {
+        java.util.concurrent.atomic.AtomicBoolean sent = new java.util.concurrent.atomic.AtomicBoolean();
+        client.setKexExtensionHandler(new org.apache.sshd.common.kex.extension.DefaultClientKexExtensionHandler() {
+            @Override
+            public boolean isKexExtensionsAvailable(org.apache.sshd.common.session.Session session, AvailabilityPhase phase)
+                    throws java.io.IOException {
+                return phase == AvailabilityPhase.NEWKEYS ? !sent.get() : super.isKexExtensionsAvailable(session, phase);
+            }
+
+            @Override
+            public void sendKexExtensions(org.apache.sshd.common.session.Session session, KexPhase phase) throws Exception {
+                if (phase == KexPhase.NEWKEYS && !sent.getAndSet(true)) {
+                    org.apache.sshd.common.util.buffer.Buffer b = session.createBuffer(
+                            org.apache.sshd.common.kex.extension.KexExtensions.SSH_MSG_EXT_INFO, 32);
+                    b.putUInt(1);
+                    b.putString("global-requests-ok");
+                    b.putString("");
+                    session.writePacket(b);
+                }
+            }
+        });
     }
 
     /** Waits until nothing has passed the relay for a while, so that its recording is the connection's state. */
