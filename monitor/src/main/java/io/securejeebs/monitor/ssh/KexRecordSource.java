@@ -29,4 +29,13 @@ public interface KexRecordSource {
     default void request(ConnectionKey key, int ordinal, byte[] sessionId, Delivery delivery) {
         request(key, ordinal, delivery);
     }
+
+    /**
+     * The same, knowing the client's KEXINIT payload on the wire (null when not known, as when resuming from a
+     * checkpoint): its random cookie tells this key exchange's record from any other stored for the same 4-tuple,
+     * e.g. an old genuine record inserted again, which must not stand in the way of the right one.
+     */
+    default void request(ConnectionKey key, int ordinal, byte[] sessionId, byte[] clientKexInit, Delivery delivery) {
+        request(key, ordinal, sessionId, delivery);
+    }
 }

@@ -10,6 +10,7 @@ import io.securejeebs.keyexport.store.RecordStoreException;
 import io.securejeebs.keyexport.store.StoredKexRecord;
 import io.securejeebs.monitor.tcp.ConnectionKey;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -118,9 +119,18 @@ public final class SealedKexRecordSource implements KexRecordSource, AutoCloseab
 
     @Override
     public void request(ConnectionKey key, int ordinal, byte[] sessionId, Delivery delivery) {
-        long start = System.nanoTime();
-        query(key, start, 0, () -> attempt(key, ordinal, sessionId, delivery, start, 0), delivery);
+        request(key, ordinal, sessionId, null, delivery);
     }
+
+    @Override
+    public void request(ConnectionKey key, int ordinal, byte[] sessionId, byte[] clientKexInit, Delivery delivery) {
+        long start = System.nanoTime();
+        Wanted wanted = new Wanted(ordinal, sessionId, clientKexInit);
+        query(key, start, 0, () -> attempt(key, wanted, delivery, start, 0), delivery);
+    }
+
+    /** Which record a request wants: the key exchange's ordinal, its session, and the client's KEXINIT, if known. */
+    private record Wanted(int ordinal, byte[] sessionId, byte[] clientKexInit) {}
 
     /**
      * Runs {@code attempt} now if the budget allows and nobody waits, else queues it behind its client's turn. A
@@ -177,12 +187,13 @@ public final class SealedKexRecordSource implements KexRecordSource, AutoCloseab
     }
 
     /** @param tries queries made so far for this request; the budget has granted this one */
-    private void attempt(ConnectionKey key, int ordinal, byte[] sessionId, Delivery delivery, long start, int tries) {
+    private void attempt(ConnectionKey key, Wanted wanted, Delivery delivery, long start, int tries) {
         int made = tries + 1;
+        int ordinal = wanted.ordinal();
         queries.incrementAndGet();
         String lastProblem;
         try {
-            KexRecord r = find(key, ordinal, sessionId);
+            KexRecord r = find(key, wanted);
             if (r != null) {
                 log.debug("{}: KEX record #{} opened after {} ms ({} quer{})", key, ordinal,
                         (System.nanoTime() - start) / 1_000_000, made, made == 1 ? "y" : "ies");
@@ -207,7 +218,7 @@ public final class SealedKexRecordSource implements KexRecordSource, AutoCloseab
         }
         // The last try comes at the deadline rather than after it.
         long delay = Math.min(backoff, Math.max(0, timeoutNanos - waited));
-        schedule(() -> query(key, start, made, () -> attempt(key, ordinal, sessionId, delivery, start, made), delivery),
+        schedule(() -> query(key, start, made, () -> attempt(key, wanted, delivery, start, made), delivery),
                 delay, delivery);
     }
 
@@ -227,9 +238,13 @@ public final class SealedKexRecordSource implements KexRecordSource, AutoCloseab
         }
     }
 
-    /** The newest row of that ordinal that opens with this connection's binding, or null if none is stored. */
-    private KexRecord find(ConnectionKey key, int ordinal, byte[] sessionId)
-            throws RecordStoreException, RecordRejectedException {
+    /**
+     * The newest row of that ordinal that opens with this connection's binding and, when the client's KEXINIT is
+     * known, carries that very KEXINIT; null if none is stored (yet).
+     */
+    private KexRecord find(ConnectionKey key, Wanted wanted) throws RecordStoreException, RecordRejectedException {
+        int ordinal = wanted.ordinal();
+        byte[] sessionId = wanted.sessionId();
         List<StoredKexRecord> rows = sessionId != null && ordinal > 0
                 ? repository.candidates(primaryId, RecordBinding.sessionIdDigest(sessionId), ordinal, CANDIDATE_ROWS)
                 : repository.candidates(primaryId, key.client().toSocketAddress(), key.server().toSocketAddress(),
@@ -242,7 +257,13 @@ public final class SealedKexRecordSource implements KexRecordSource, AutoCloseab
         RecordRejectedException rejected = null;
         for (StoredKexRecord row : rows) {
             try {
-                return opener.open(row.sealed(), expected);
+                KexRecord opened = opener.open(row.sealed(), expected);
+                if (wanted.clientKexInit() != null && !Arrays.equals(opened.clientKexInit(), wanted.clientKexInit())) {
+                    log.warn("{}: KEX record row {} (#{}) is another key exchange of this connection (its client"
+                            + " KEXINIT is not the one on the wire): skipped", key, row.id(), ordinal);
+                    continue;
+                }
+                return opened;
             } catch (RecordRejectedException e) {
                 log.warn("{}: KEX record row {} (#{}) rejected: {}", key, row.id(), ordinal, e.getMessage());
                 rejected = e;

@@ -708,7 +708,10 @@ public final class SshSessionTracker implements ApplicationTracker {
     private void request(int ordinal, boolean forResume) {
         Thread caller = Thread.currentThread();
         boolean[] returned = new boolean[1];
-        records.request(key, ordinal, firstKex == null ? null : firstKex.sessionId(), new KexRecordSource.Delivery() {
+        WireKex wire = forResume ? null : wireKex.get(ordinal);
+        byte[] clientKexInit = wire == null || wire.kexInit[0] == null ? null : wire.kexInit[0].clone();
+        records.request(key, ordinal, firstKex == null ? null : firstKex.sessionId(), clientKexInit,
+                new KexRecordSource.Delivery() {
             @Override
             public void record(KexRecord record) {
                 deliver(() -> {

@@ -2,6 +2,7 @@ package io.securejeebs.monitor.ssh;
 
 import static io.securejeebs.keyexport.SampleRecords.assertSameRecord;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.securejeebs.keyexport.KexRecord;
@@ -118,6 +119,26 @@ class SealedKexRecordSourceTest {
             // A burst of 5, then 5 a second: a slower machine only makes fewer.
             assertTrue(source.queries() <= 5 + Math.ceil(5 * seconds) + 1,
                     source.queries() + " queries in " + seconds + " s");
+        }
+    }
+
+    @Test
+    void anOldRecordOfTheSameConnectionStoredAgainDoesNotStandInTheWay(Database db) throws Exception {
+        InetSocketAddress client = freshClient();
+        KexRecord right = SampleRecords.rekey(RANDOM.nextLong(), 0, client, SampleRecords.server());
+        KexRecord old = SampleRecords.rekey(RANDOM.nextLong(), 0, client, SampleRecords.server());
+        assertFalse(java.util.Arrays.equals(right.clientKexInit(), old.clientKexInit()), "two key exchanges");
+        try (KexRecordStore store = new KexRecordStore(db.primary(DB_TIMEOUT), sealer);
+             KexRecordRepository repository = new KexRecordRepository(db.appliance(DB_TIMEOUT));
+             SealedKexRecordSource source = new SealedKexRecordSource(repository, opener, SampleRecords.PRIMARY_ID,
+                     Duration.ofSeconds(5), SealedKexRecordSource.Polling.DEFAULT, 1)) {
+            store.export(right);
+            store.export(old); // a genuine record of an earlier session on this 4-tuple, inserted again: the newest row
+            Outcome o = new Outcome();
+            source.request(key(client), 0, null, right.clientKexInit(), o);
+            Object got = o.await();
+            assertTrue(got instanceof KexRecord, got.toString());
+            assertSameRecord(right, (KexRecord) got);
         }
     }
 
