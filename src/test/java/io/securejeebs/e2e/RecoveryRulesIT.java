@@ -31,7 +31,8 @@ import org.junit.jupiter.api.io.TempDir;
  *     connection through the same forward works.</li>
  * <li>A crash in the middle of the initial key exchange, one in user authentication, and one in the middle of a
  *     rekey: those sessions cannot be recovered, and their clients are reset at once instead of hanging (they were
- *     waiting for the server, or for their user, with nothing of their own to retransmit).</li>
+ *     waiting for the server, or for their user, with nothing of their own to retransmit). After that takeover,
+ *     another host claiming the VIP is reported.</li>
  * </ul>
  */
 class RecoveryRulesIT {
@@ -215,6 +216,17 @@ class RecoveryRulesIT {
                 reset++;
             }
             assertEquals(3, reset, report.toPrettyString());
+
+            // Another host claiming the VIP after the takeover (the old primary's host brought back by hand with its
+            // VIP; here the client's namespace plays it) is reported loudly, in the log and in the status.
+            lab.lab.exec(Lab.CLIENT, "ip", "addr", "add", Lab.VIP + "/24", "dev", "eth0");
+            lab.lab.exec(Lab.CLIENT, "arping", "-q", "-U", "-c", "2", "-I", "eth0", "-s", Lab.VIP, Lab.VIP);
+            LogFiles.awaitLine(lab.applianceLog, l -> l.contains("is CLAIMED by another host"), Duration.ofSeconds(20),
+                    lab.appliance);
+            JsonNode claims = lab.status().path("lastFailover").path("vipClaimedBy");
+            assertEquals(1, claims.size(), lab.status().toPrettyString());
+            String clientMac = lab.lab.exec(Lab.CLIENT, "cat", "/sys/class/net/eth0/address").trim();
+            assertTrue(claims.get(0).asText().startsWith(clientMac), claims + " names " + clientMac);
         }
     }
 

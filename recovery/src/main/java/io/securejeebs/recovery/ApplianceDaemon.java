@@ -36,6 +36,7 @@ import io.securejeebs.recovery.failover.FailoverReport;
 import io.securejeebs.recovery.failover.FailoverSequence;
 import io.securejeebs.recovery.failover.Heartbeat;
 import io.securejeebs.recovery.failover.NftGuard;
+import io.securejeebs.recovery.failover.VipClaimWatch;
 import io.securejeebs.recovery.failover.VipTakeover;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.securejeebs.localsocket.LocalJsonServer;
@@ -69,6 +70,7 @@ public final class ApplianceDaemon implements AutoCloseable {
     private final VipTakeover vip;
     private final FailoverSequence failover;
     private final AtomicBoolean failoverStarted = new AtomicBoolean();
+    private volatile VipClaimWatch vipWatch;
     private final java.util.concurrent.atomic.AtomicInteger abortedInARow = new java.util.concurrent.atomic.AtomicInteger();
     /** After an aborted failover, misses count again after this (doubling with each abort in a row, up to the max). */
     private static final Duration ABORT_BACKOFF_FIRST = Duration.ofSeconds(1);
@@ -280,6 +282,12 @@ public final class ApplianceDaemon implements AutoCloseable {
             if (w != null) {
                 w.close(); // nothing is followed any more: the checkpoints stay as they were at the failover
             }
+            // The VIP is ours now: the old primary's host coming back with it must not go unnoticed.
+            try {
+                vipWatch = new VipClaimWatch(config.vip(), config.serviceInterface(), report.vipClaimedBy::add).start();
+            } catch (IOException e) {
+                log.error("cannot watch for another host claiming the VIP: {}", e.getMessage());
+            }
         }, "sj-failover");
         t.start();
     }
@@ -320,6 +328,10 @@ public final class ApplianceDaemon implements AutoCloseable {
             capture.close();
         }
         guard.close();
+        VipClaimWatch watch = vipWatch;
+        if (watch != null) {
+            watch.close();
+        }
         vip.close();
         CheckpointWriter w = checkpointWriter;
         if (w != null) {

@@ -48,4 +48,6 @@ public final class FailoverReport {
     public int failed;
     public final List<Step> steps = Collections.synchronizedList(new ArrayList<>());
     public final List<ConnectionOutcome> connections = Collections.synchronizedList(new ArrayList<>());
+    /** After the takeover: other hosts seen claiming the VIP ("MAC at TIME"), split-brain to resolve by hand. */
+    public final List<String> vipClaimedBy = Collections.synchronizedList(new ArrayList<>());
 }

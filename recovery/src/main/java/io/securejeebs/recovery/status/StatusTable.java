@@ -80,6 +80,9 @@ public final class StatusTable {
                     .append(f.path("unrecoverable").asInt()).append(" unrecoverable, ")
                     .append(f.path("failed").asInt()).append(" failed\n");
             out.append("evidence: ").append(text(f.path("evidence"))).append('\n');
+            for (JsonNode claim : f.path("vipClaimedBy")) {
+                out.append("WARNING: another host claims the VIP (split-brain): ").append(claim.asText()).append('\n');
+            }
             Table steps = new Table("AT", "TOOK", "STEP", "DETAIL");
             for (JsonNode s : f.path("steps")) {
                 steps.row("+" + millis(s.path("startMillis").asDouble()), millis(s.path("durationMillis").asDouble()),
