@@ -87,6 +87,21 @@ public final class SshSessionTracker implements ApplicationTracker {
     private static final int MAX_KEX_MESSAGES = 8;
     /** What one entry of {@link #held} costs besides its bytes, charged to the pending limit. */
     private static final int HELD_ENTRY_COST = 64;
+    /** "N-character command, sha256 0123abcd": enough to tell two apart, nothing of what they say. */
+    static String redacted(String secret, String what) {
+        byte[] bytes = secret.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        return bytes.length + "-" + what + ", sha256 " + java.util.HexFormat.of().formatHex(sha256(bytes, 0, bytes.length), 0, 4);
+    }
+
+    /** An exec request payload with every byte of its command line replaced by 'x'. */
+    private static byte[] blankedExec(byte[] payload, String line) {
+        byte[] command = line.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] out = payload.clone();
+        // the command is the request's last field: a uint32 length, then the bytes, at the payload's end
+        java.util.Arrays.fill(out, out.length - command.length, out.length, (byte) 'x');
+        return out;
+    }
+
     /** Lines of possibly-read input kept per channel for the recovery notice. */
     private static final int POSSIBLY_READ_LINES = 16;
 
@@ -1222,7 +1237,7 @@ public final class SshSessionTracker implements ApplicationTracker {
                         env = new java.util.LinkedHashMap<>();
                     }
                     if (env.size() < limits.maxRequestsPerChannel()) {
-                        env.put(b.getString(), b.getString());
+                        env.put(b.getString(), redacted(b.getString(), "byte value")); // values may hold secrets
                     }
                 }
                 case "shell" -> {
@@ -1233,7 +1248,13 @@ public final class SshSessionTracker implements ApplicationTracker {
                 }
                 case "exec" -> {
                     command = "exec";
-                    commandArgument = b.getString();
+                    String line = b.getString();
+                    commandArgument = redacted(line, "character command"); // a command line may hold secrets
+                    if (!inPrefix) {
+                        // replayed only to put the channel in the same state (the recovery server never runs it):
+                        // the same request with its command blanked, so that no checkpoint holds the command line
+                        payload = blankedExec(payload, line);
+                    }
                 }
                 case "subsystem" -> {
                     command = "subsystem";

@@ -102,7 +102,14 @@ class SshSessionTrackerTest {
                 assertEquals(2, m.channels().size());
                 ChannelModel second = m.channels().get(1);
                 assertEquals("exec", second.command());
-                assertEquals("cat", second.commandArgument());
+                // the command line is never kept (status, checkpoints): its length and a digest only, and the request
+                // kept for the replay has it blanked
+                assertEquals(SshSessionTracker.redacted("cat", "character command"), second.commandArgument());
+                assertTrue(second.commandArgument().startsWith("3-character command, sha256 "), second.commandArgument());
+                assertEquals(1, second.requestsAfterPrefix().size());
+                String kept = new String(second.requestsAfterPrefix().get(0), java.nio.charset.StandardCharsets.ISO_8859_1);
+                assertTrue(kept.contains("exec"), "the exec request is kept for the replay");
+                assertTrue(kept.endsWith("xxx") && !kept.contains("cat"), "its command is blanked");
                 assertTrue(!second.openedInPrefix() && second.openPayload().length > 0);
 
                 exec.endInputAndAwaitClose();
