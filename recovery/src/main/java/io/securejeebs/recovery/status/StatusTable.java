@@ -97,6 +97,17 @@ public final class StatusTable {
                 }
                 out.append('\n');
                 c.appendTo(out);
+                for (JsonNode s : f.path("connections")) {
+                    if (!s.path("channels").isEmpty() || !s.path("reset").isMissingNode() && !s.path("reset").isNull()) {
+                        out.append(text(s.path("connection"))).append(":\n");
+                        for (JsonNode ch : s.path("channels")) {
+                            out.append("  ").append(ch.asText()).append('\n');
+                        }
+                        if (!s.path("reset").isMissingNode() && !s.path("reset").isNull()) {
+                            out.append("  client told: ").append(s.path("reset").asText()).append('\n');
+                        }
+                    }
+                }
             }
         }
         return out.toString();

@@ -61,7 +61,11 @@ class ApplianceStatusTest {
         report.recovered = 1;
         report.steps.add(new FailoverReport.Step("guard", 0.5, 1.25, "1 connection(s)"));
         report.connections.add(new FailoverReport.ConnectionOutcome("10.213.0.10:40000->10.213.0.100:7000",
-                "recovered", null, 50.0, 5.0, 0, 0, 0, null, java.util.List.of(), null));
+                "recovered", null, 50.0, 5.0, 0, 0, 0, null, java.util.List.of("ch0 shell: fresh login shell started"), null));
+        report.connections.add(new FailoverReport.ConnectionOutcome("10.213.0.13:40003->10.213.0.100:7000",
+                "unrecoverable", "the initial key exchange has not completed", 51.0, 0, 0, 0, 0, null, java.util.List.of(),
+                "RST seq 100 ack 200"));
+        report.vipClaimedBy.add("aa:bb:cc:dd:ee:ff at 2026-11-21T10:00:00Z");
         Heartbeat.Status hb = new Heartbeat.Status(new InetSocketAddress("10.213.0.2", 7000), Heartbeat.State.ALIVE,
                 NOW - 150, 0, 3, Duration.ofMillis(100), null);
         return ApplianceStatus.of("0.1.0", Instant.ofEpochMilli(NOW - 3_723_000), config(), true,

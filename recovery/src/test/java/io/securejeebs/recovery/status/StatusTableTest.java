@@ -28,11 +28,17 @@ class StatusTableTest {
                 LAST FAILOVER
                 detected 2026-11-21 09:59:59Z, 300.0 ms after the last heartbeat success; took 88.3 ms: 1 recovered, 0 unrecoverable, 0 failed
                 evidence: 3 consecutive heartbeat misses every 100 ms (last: Connection refused)
+                WARNING: another host claims the VIP (split-brain): aa:bb:cc:dd:ee:ff at 2026-11-21T10:00:00Z
                 AT       TOOK    STEP   DETAIL
                 +0.5 ms  1.3 ms  guard  1 connection(s)
 
-                CONNECTION                            OUTCOME    AT        RESTORE  REASON
-                10.213.0.10:40000->10.213.0.100:7000  recovered  +50.0 ms  5.0 ms   -
+                CONNECTION                            OUTCOME        AT        RESTORE  REASON
+                10.213.0.10:40000->10.213.0.100:7000  recovered      +50.0 ms  5.0 ms   -
+                10.213.0.13:40003->10.213.0.100:7000  unrecoverable  +51.0 ms  0.0 ms   the initial key exchange has not completed
+                10.213.0.10:40000->10.213.0.100:7000:
+                  ch0 shell: fresh login shell started
+                10.213.0.13:40003->10.213.0.100:7000:
+                  client told: RST seq 100 ack 200
                 """, StatusTable.render(doc));
     }
 
