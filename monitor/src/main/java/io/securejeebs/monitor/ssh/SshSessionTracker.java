@@ -88,7 +88,7 @@ public final class SshSessionTracker implements ApplicationTracker {
     /** What one entry of {@link #held} costs besides its bytes, charged to the pending limit. */
     private static final int HELD_ENTRY_COST = 64;
     /** "N-character command, sha256 0123abcd": enough to tell two apart, nothing of what they say. */
-    static String redacted(String secret, String what) {
+    public static String redacted(String secret, String what) {
         byte[] bytes = secret.getBytes(java.nio.charset.StandardCharsets.UTF_8);
         return bytes.length + "-" + what + ", sha256 " + java.util.HexFormat.of().formatHex(sha256(bytes, 0, bytes.length), 0, 4);
     }
