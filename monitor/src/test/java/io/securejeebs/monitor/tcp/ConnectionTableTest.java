@@ -148,6 +148,9 @@ class ConnectionTableTest {
         int seq = C_ISN + 1;
         for (int i = 0; i < 60; i++, seq += chunk.length) {
             small.onSegment(decoder.decode(Frames.fromClient().seq(seq).ack(S_ISN + 1).payload(chunk).build(), now));
+            // the server's kernel takes the bytes (its window is open), though the application never reads them
+            small.onSegment(decoder.decode(Frames.fromServer().seq(S_ISN + 1).ack(seq + chunk.length).window(65535)
+                    .build(), now));
         }
         ConnectionSnapshot s = small.snapshot(key);
         assertTrue(s.unrecoverableReason().contains("over the per-connection limit of 65536"), s.unrecoverableReason());
@@ -157,6 +160,10 @@ class ConnectionTableTest {
     void theLatestSynOfAFourTupleDefinesTheConnection() {
         handshake();
         clientSends("old\n");
+        serverSends("old\n");
+        feed(Frames.fromClient().seq(cNext).ack(sNext).flags(TcpSegment.FIN | TcpSegment.ACK));
+        feed(Frames.fromServer().seq(sNext).ack(cNext + 1).flags(TcpSegment.FIN | TcpSegment.ACK));
+        feed(Frames.fromClient().seq(cNext + 1).ack(sNext + 1)); // closed: the 4-tuple is free again
         feed(Frames.fromClient().seq(42).flags(TcpSegment.SYN).mss(1460)); // port reused with a new ISN
         feed(Frames.fromServer().seq(77).ack(43).flags(TcpSegment.SYN | TcpSegment.ACK).mss(1460));
         feed(Frames.fromClient().seq(43).ack(78).payload("new\n"));
