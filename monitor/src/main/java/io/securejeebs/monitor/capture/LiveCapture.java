@@ -128,6 +128,8 @@ public final class LiveCapture implements AutoCloseable {
             }
         } catch (RuntimeException e) {
             log.error("capture on {} stopped by an unexpected error", settings.interfaceName(), e);
+        } catch (Error e) { // out of memory, a stack overflow…: a process that stopped capturing must not live on
+            FatalErrorExit.exit("capture on " + settings.interfaceName(), e);
         } finally {
             stopped.countDown();
         }

@@ -7,6 +7,7 @@ import io.securejeebs.keyexport.seal.RecordRejectedException;
 import io.securejeebs.keyexport.store.KexRecordRepository;
 import io.securejeebs.keyexport.store.RecordStoreException;
 import io.securejeebs.keyexport.store.StoredKexRecord;
+import io.securejeebs.monitor.capture.FatalErrorExit;
 import io.securejeebs.monitor.tcp.ConnectionKey;
 import java.time.Duration;
 import java.util.Comparator;
@@ -61,7 +62,20 @@ public final class SealedKexRecordSource implements KexRecordSource, AutoCloseab
     @Override
     public void request(ConnectionKey key, int ordinal, byte[] sessionId, Delivery delivery) {
         long start = System.nanoTime();
-        executor.execute(() -> attempt(key, ordinal, sessionId, delivery, start, 1));
+        executor.execute(() -> attemptOrExit(key, ordinal, sessionId, delivery, start, 1));
+    }
+
+    /**
+     * An executor keeps a task's Error in its Future, where nobody looks: the delivery runs the session's
+     * tracker, so an Error here ends the process as one on the capture thread does.
+     */
+    private void attemptOrExit(ConnectionKey key, int ordinal, byte[] sessionId, Delivery delivery, long start,
+                               int tries) {
+        try {
+            attempt(key, ordinal, sessionId, delivery, start, tries);
+        } catch (Error e) {
+            FatalErrorExit.exit("KEX record delivery", e);
+        }
     }
 
     private void attempt(ConnectionKey key, int ordinal, byte[] sessionId, Delivery delivery, long start, int tries) {
@@ -89,7 +103,7 @@ public final class SealedKexRecordSource implements KexRecordSource, AutoCloseab
             return;
         }
         try {
-            executor.schedule(() -> attempt(key, ordinal, sessionId, delivery, start, tries + 1), pollMillis,
+            executor.schedule(() -> attemptOrExit(key, ordinal, sessionId, delivery, start, tries + 1), pollMillis,
                     TimeUnit.MILLISECONDS);
         } catch (java.util.concurrent.RejectedExecutionException e) {
             delivery.failed("the appliance is stopping");
