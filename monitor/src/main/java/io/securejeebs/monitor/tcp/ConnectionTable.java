@@ -134,7 +134,9 @@ public final class ConnectionTable implements ApplicationUpdates {
         String ignored = fromClient ? c.onClientSegment(s) : c.onServerSegment(s);
         if (ignored != null) {
             ignored(key, ignored);
-            return;
+            if (c.state() == before) {
+                return;
+            }
         }
         if (c.state() != before) {
             if (c.state() == TcpConnection.State.UNRECOVERABLE) {

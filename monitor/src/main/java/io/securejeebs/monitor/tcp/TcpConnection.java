@@ -42,6 +42,14 @@ public final class TcpConnection {
     private int serverTsVal;
     private int serverTsEcr;
     private long serverTsValMicros;
+    /** Capture time of {@code clientTsVal}. */
+    private long clientTsValMicros;
+    /**
+     * Each side sent a segment beyond the tracked windows that carried this connection's own timestamps: proof
+     * that the stream moved on past what the capture saw, not a spoof ({@link #lostTrack}).
+     */
+    private boolean clientBeyondWithOwnClock;
+    private boolean serverBeyondWithOwnClock;
     private boolean clientFin;
     private boolean serverFin;
     /** The client's receive window (for the server's bytes) and the server's, as each last advertised it. */
@@ -81,6 +89,7 @@ public final class TcpConnection {
         this.clientWindowRaw = syn.window;
         if (syn.hasTimestamp) {
             clientTsVal = syn.tsVal;
+            clientTsValMicros = syn.timestampMicros;
         }
     }
 
@@ -116,6 +125,7 @@ public final class TcpConnection {
         c.serverTsVal = ts.serverTsVal();
         c.serverTsEcr = ts.serverTsEcr();
         c.serverTsValMicros = ts.serverTsValMicros();
+        c.clientTsValMicros = cp.lastSeenMicros();
         c.changes = 0; // the stored checkpoint is this very state
         c.checkpointStored = true;
         return c;
@@ -199,6 +209,7 @@ public final class TcpConnection {
         }
         String ignored = unacceptable(s, true);
         if (ignored != null) {
+            lostTrack(s, true, ignored);
             return ignored;
         }
         lastSeenMicros = s.timestampMicros;
@@ -229,6 +240,7 @@ public final class TcpConnection {
             if (s.hasTimestamp) {
                 clientTsVal = s.tsVal;
                 clientTsEcr = s.tsEcr;
+                clientTsValMicros = s.timestampMicros;
             }
             afterSegment();
         } catch (TrackingException e) {
@@ -248,6 +260,7 @@ public final class TcpConnection {
         }
         String ignored = unacceptable(s, false);
         if (ignored != null) {
+            lostTrack(s, false, ignored);
             return ignored;
         }
         lastSeenMicros = s.timestampMicros;
@@ -347,12 +360,12 @@ public final class TcpConnection {
             return name + ": a segment before the receive window";
         }
         if (receiver.known && SeqNum.after(s.seq, receiver.rightEdge)) {
-            return name + ": a segment at " + SeqNum.toString(s.seq) + ", beyond the receive window (right edge "
+            return name + ": a segment at " + SeqNum.toString(s.seq) + ", " + BEYOND_WINDOW + " (right edge "
                     + SeqNum.toString(receiver.rightEdge) + ")";
         }
         int sndNxt = out.seqOf(out.nextOffset() + (out.finSeen() ? 1 : 0));
         if (SeqNum.after(s.ack, sndNxt) && (!sender.known || SeqNum.after(s.ack, sender.rightEdge + 1))) {
-            return name + ": an acknowledgement of " + SeqNum.toString(s.ack) + ", data never sent (sent up to "
+            return name + ": an acknowledgement of " + SeqNum.toString(s.ack) + ", " + NEVER_SENT + " (sent up to "
                     + SeqNum.toString(sndNxt) + ")";
         }
         int sndUna = out.seqOf(out.ackedOffset());
@@ -360,6 +373,48 @@ public final class TcpConnection {
             return name + ": an acknowledgement older than the largest window";
         }
         return null;
+    }
+
+    /** Why {@link #unacceptable} refused a segment that lies beyond what is tracked (not before it, not an RST or SYN). */
+    private static final String BEYOND_WINDOW = "beyond the receive window";
+    private static final String NEVER_SENT = "data never sent";
+    /** How far a TCP timestamp clock may run ahead of the capture clock: Linux ticks at 1 kHz. */
+    private static final long TS_SLACK_TICKS = 10_000;
+
+    /**
+     * A capture loss larger than a window leaves the tracked windows behind: every later segment of the
+     * connection lies beyond them, and would be ignored for ever while the connection looked recoverable. Such
+     * segments carry the connection's own TCP timestamps (RFC 7323), which a blind spoofer does not know: the
+     * sender's TSval where its clock has run since its last tracked segment, and a TSecr at or after the one
+     * it echoed last. Once both sides have sent one, the connection is unrecoverable. Without timestamps on
+     * the connection, nothing tells the two apart, and the segments stay ignored.
+     */
+    private void lostTrack(TcpSegment s, boolean fromClient, String ignored) {
+        if (!(ignored.contains(BEYOND_WINDOW) || ignored.contains(NEVER_SENT)) || state != State.ESTABLISHED
+                || options == null || !options.timestamps() || !s.hasTimestamp) {
+            return;
+        }
+        int lastTsVal = fromClient ? clientTsVal : serverTsVal;
+        long lastTsValMicros = fromClient ? clientTsValMicros : serverTsValMicros;
+        int lastTsEcr = fromClient ? clientTsEcr : serverTsEcr;
+        int peerTsVal = fromClient ? serverTsVal : clientTsVal;
+        long peerTsValMicros = fromClient ? serverTsValMicros : clientTsValMicros;
+        long ran = Math.max(0, s.timestampMicros - lastTsValMicros) / 1000 + TS_SLACK_TICKS;
+        long peerRan = Math.max(0, s.timestampMicros - peerTsValMicros) / 1000 + TS_SLACK_TICKS;
+        boolean ownClock = SeqNum.afterOrEqual(s.tsVal, lastTsVal) && SeqNum.diff(s.tsVal, lastTsVal) <= ran
+                && SeqNum.afterOrEqual(s.tsEcr, lastTsEcr) && SeqNum.diff(s.tsEcr, peerTsVal) <= peerRan;
+        if (!ownClock) {
+            return;
+        }
+        if (fromClient) {
+            clientBeyondWithOwnClock = true;
+        } else {
+            serverBeyondWithOwnClock = true;
+        }
+        if (clientBeyondWithOwnClock && serverBeyondWithOwnClock) {
+            markUnrecoverable("capture lost track: both sides sent segments beyond the tracked windows, with the"
+                    + " connection's own timestamps (the capture missed more than a window; last: " + ignored + ")");
+        }
     }
 
     /**

@@ -231,6 +231,29 @@ class UnacceptableSegmentTest {
     }
 
     @Test
+    void segmentsBeyondTheWindowsWithTheConnectionsOwnTimestampsMeanTheCaptureLostTrack() {
+        establishedWithBytesInFlight();
+        int lost = 300_000; // the capture missed that much of the server's output, and the client's ACKs of it
+        feed(Frames.fromServer().seq(sNext + lost).ack(cNext).flags(TcpSegment.ACK | TcpSegment.PSH).ts(5052, 1010)
+                .payload("more"));
+        assertEquals(TcpConnection.State.ESTABLISHED, table.state(key), "one side alone proves nothing");
+        feed(Frames.fromClient().seq(cNext).ack(sNext + lost + 4).ts(1010, 5052));
+        ConnectionSnapshot s = table.snapshot(key);
+        assertTrue(s.unrecoverableReason().startsWith("capture lost track"), s.unrecoverableReason());
+    }
+
+    @Test
+    void segmentsBeyondTheWindowsWithMadeUpTimestampsAreIgnored() {
+        establishedWithBytesInFlight();
+        ConnectionSnapshot before = table.snapshot(key);
+        feed(Frames.fromServer().seq(sNext + 300_000).ack(cNext).ts(0x9E37_79B9, 0x7F4A_7C15).payload("more"));
+        feed(Frames.fromClient().seq(cNext).ack(sNext + 300_004).ts(0x6A09_E667, 0x3C6E_F372));
+        feed(Frames.fromServer().seq(sNext + 300_004).ack(cNext).ts(5060, 0x3C6E_F372)); // a right TSval, not TSecr
+        assertEquals(describe(before), describe(table.snapshot(key)));
+        assertEquals(3, counters.ignoredSegments.sum());
+    }
+
+    @Test
     void manySpoofsInARowChangeNothingEither() {
         establishedWithBytesInFlight();
         ConnectionSnapshot before = table.snapshot(key);
