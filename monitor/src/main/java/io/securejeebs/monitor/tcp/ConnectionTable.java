@@ -25,6 +25,13 @@ import org.slf4j.LoggerFactory;
  * takes the checkpoints in small batches under this lock ({@link #takeCheckpoints}) and writes them on its
  * own thread: the capture thread never waits for the database. A restarted appliance puts the stored
  * checkpoints back ({@link #resume}) before capture starts.
+ *
+ * <p>Hostile traffic: a segment the receiver's kernel would ignore changes nothing here either
+ * ({@link TcpConnection#onClientSegment}); it is counted ({@code ignored-unacceptable}) and logged once in a
+ * thousand. Handshakes are kept apart from connections until they complete, in a queue bounded by
+ * {@code monitor.max-connections} that forgets the oldest first and ages out after the kernel's SYN-RECV
+ * lifetime: a SYN flood fills that queue, never the connections. When the connections are full, an ended one
+ * (closed or unrecoverable) makes room; one that can still be recovered is never pushed out.
  */
 public final class ConnectionTable implements ApplicationUpdates {
     private static final Logger log = LoggerFactory.getLogger(ConnectionTable.class);

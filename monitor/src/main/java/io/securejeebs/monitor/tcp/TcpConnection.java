@@ -357,7 +357,8 @@ public final class TcpConnection {
         }
         int end = s.seq + s.payloadLength + (s.has(TcpSegment.FIN) ? 1 : 0);
         if (SeqNum.before(end, rcvWup)) {
-            return name + ": a segment before the receive window";
+            return name + ": a segment before the receive window (seq " + SeqNum.toString(s.seq) + ", "
+                    + s.payloadLength + " byte(s), the receiver acknowledged up to " + SeqNum.toString(rcvWup) + ")";
         }
         if (receiver.known && SeqNum.after(s.seq, receiver.rightEdge)) {
             return name + ": a segment at " + SeqNum.toString(s.seq) + ", " + BEYOND_WINDOW + " (right edge "
