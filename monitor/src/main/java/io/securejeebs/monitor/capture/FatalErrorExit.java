@@ -7,7 +7,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * What a thread the appliance cannot work without (capture, tracking, checkpoints) does with an {@link Error}
- * (OutOfMemoryError, StackOverflowError, LinkageError…): it logs it and ends the process with a non-zero
+ * (OutOfMemoryError, StackOverflowError, LinkageError…), or the capture loop with anything that ends it while
+ * it should run: it logs it and ends the process with a non-zero
  * status, so that systemd restarts it ({@code Restart=on-failure}). A process that lives on after its capture
  * thread died looks healthy and protects nothing. The shutdown hooks run (they release the guard table); if
  * they cannot finish within {@link #HOOKS_LIMIT_SECONDS} (a heap too full to run them), the JVM is halted.

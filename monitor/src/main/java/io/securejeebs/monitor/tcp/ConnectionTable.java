@@ -138,7 +138,14 @@ public final class ConnectionTable implements ApplicationUpdates {
             return;
         }
         TcpConnection.State before = c.state();
-        String ignored = fromClient ? c.onClientSegment(s) : c.onServerSegment(s);
+        String ignored;
+        try {
+            ignored = fromClient ? c.onClientSegment(s) : c.onServerSegment(s);
+        } catch (RuntimeException e) { // a bug in a tracker costs its connection, never the capture
+            log.error("{}: tracking failed", key, e);
+            c.markUnrecoverable("internal error while tracking: " + e);
+            ignored = null;
+        }
         if (ignored != null) {
             ignored(key, ignored);
             if (c.state() == before) {

@@ -214,6 +214,49 @@ class ConnectionTableTest {
     }
 
     @Test
+    void aBugInOneTrackerCostsItsConnectionNeverTheOthersOrTheCapture() {
+        ConnectionTable buggy = new ConnectionTable(TcpFlow.watched(), (k, u) -> k.client().port() == 41000
+                ? new io.securejeebs.monitor.app.ApplicationTracker() {
+                    @Override
+                    public String protocol() {
+                        return "buggy";
+                    }
+
+                    @Override
+                    public StreamSink clientStream() {
+                        return (offset, data, off, len) -> {
+                            throw new IllegalStateException("a tracker bug");
+                        };
+                    }
+
+                    @Override
+                    public StreamSink serverStream() {
+                        return StreamSink.NONE;
+                    }
+
+                    @Override
+                    public long clientConsumedOffset() {
+                        return 0;
+                    }
+
+                    @Override
+                    public Object resumeState() {
+                        return null;
+                    }
+                }
+                : new LineEchoTracker(), 1 << 20, 100, counters);
+        TcpFlow.Feed feed = new TcpFlow.Feed(buggy);
+        byte[] line = "x\n".getBytes(StandardCharsets.US_ASCII);
+        TcpFlow bad = new TcpFlow(41000, 1, 2, now, 1460, null).handshake().send(true, line, 0, 2);
+        TcpFlow good = new TcpFlow(41001, 3, 4, now, 1460, null).handshake().send(true, line, 0, 2).send(false, line, 0, 2);
+        feed.feed(bad.take());
+        feed.feed(good.take());
+        assertTrue(buggy.snapshot(bad.key()).unrecoverableReason().contains("internal error while tracking"),
+                buggy.snapshot(bad.key()).unrecoverableReason());
+        assertTrue(buggy.snapshot(good.key()).recoverable());
+    }
+
+    @Test
     void decodesVlanTaggedFramesAndOptions() {
         byte[] plain = Frames.fromClient().seq(C_ISN).flags(TcpSegment.SYN).mss(1460).wscale(7).sack().ts(9, 0).build();
         byte[] tagged = new byte[plain.length + 4];
