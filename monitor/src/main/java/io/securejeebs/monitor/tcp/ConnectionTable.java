@@ -119,7 +119,9 @@ public final class ConnectionTable implements ApplicationUpdates {
                     }
                 }
                 case NOT_ITS_OWN -> {
-                    if (c == null) {
+                    if (c == null && h.synAckMissed(s, fromClient)) {
+                        handshakes.remove(key); // shown as unrecoverable below, like a connection seen mid-stream
+                    } else if (c == null) {
                         ignored(key, "a segment that belongs to no handshake in progress");
                         return;
                     }
@@ -250,6 +252,12 @@ public final class ConnectionTable implements ApplicationUpdates {
         Handshake(TcpSegment syn) {
             this.syn = syn;
             this.lastMicros = syn.timestampMicros;
+        }
+
+        /** The server acknowledges the SYN in a segment after its SYN-ACK, which the capture did not see. */
+        boolean synAckMissed(TcpSegment s, boolean fromClient) {
+            return synAck == null && !fromClient && s.has(TcpSegment.ACK) && !s.has(TcpSegment.SYN)
+                    && !s.has(TcpSegment.RST) && s.ack == syn.seq + 1;
         }
 
         Disposition take(TcpSegment s, boolean fromClient) {

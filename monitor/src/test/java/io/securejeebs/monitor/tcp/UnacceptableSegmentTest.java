@@ -222,6 +222,16 @@ class UnacceptableSegmentTest {
     }
 
     @Test
+    void aConnectionWhoseSynAckTheCaptureMissedIsShownUnrecoverable() {
+        feed(Frames.fromClient().seq(C_ISN).flags(TcpSegment.SYN).mss(1460));
+        assertEquals(TcpConnection.State.SYN_SENT, table.state(key));
+        feed(Frames.fromServer().seq(S_ISN + 1).ack(C_ISN + 1).payload("SSH-2.0-banner\r\n")); // no SYN-ACK seen
+        ConnectionSnapshot s = table.snapshot(key);
+        assertTrue(s.unrecoverableReason().contains("handshake not captured"), s.unrecoverableReason());
+        assertEquals(0, table.handshakesInProgress());
+    }
+
+    @Test
     void anAcknowledgementOfBytesTheCaptureMissedStillMakesTheConnectionUnrecoverable() {
         establishedWithBytesInFlight();
         // the server sent 100 bytes the capture lost; the client, whose window they fit in, acknowledges them
