@@ -42,6 +42,8 @@ final class SshLab implements AutoCloseable {
     Process primary;
     Process appliance;
     private final List<Process> clients = new ArrayList<>();
+    /** Set before {@link #restartAppliance()}: {@code NAME=VALUE} pairs for the launcher, e.g. {@code SJ_HEAP=256m}. */
+    List<String> applianceEnvironment = List.of();
 
     private SshLab(Lab lab, Path work, String user) {
         this.lab = lab;
@@ -215,7 +217,13 @@ final class SshLab implements AutoCloseable {
             throw new AssertionError("the appliance did not stop on SIGTERM:\n" + LogFiles.tail(applianceLog));
         }
         applianceLog = work.resolve("appliance-" + (++applianceRuns) + ".log");
-        appliance = lab.spawn(Lab.APPLIANCE, applianceLog, Lab.launcher(), "run", "--config", applianceConf.toString());
+        List<String> cmd = new ArrayList<>();
+        if (!applianceEnvironment.isEmpty()) {
+            cmd.add("env");
+            cmd.addAll(applianceEnvironment);
+        }
+        cmd.addAll(List.of(Lab.launcher(), "run", "--config", applianceConf.toString()));
+        appliance = lab.spawn(Lab.APPLIANCE, applianceLog, cmd.toArray(String[]::new));
         LogFiles.awaitLine(applianceLog, l -> l.contains("is alive"), Duration.ofSeconds(60), appliance);
         awaitWarmUps();
     }

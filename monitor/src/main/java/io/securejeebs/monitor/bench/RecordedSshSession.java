@@ -134,6 +134,8 @@ public final class RecordedSshSession {
     /**
      * Feeds the recording to {@code table} as one connection from {@code clientAddress:clientPort} to
      * {@code server:22}: each chunk cut into segments of at most {@code segmentSize} bytes, then acknowledged.
+     * The receiver also acknowledges whenever half its window (64 KiB, see {@link SyntheticTcpWire}) is in
+     * flight: the tracker ignores a segment beyond the window, as the receiver's kernel does.
      */
     public void replay(ConnectionTable table, FrameDecoder decoder, int server, int clientAddress, int clientPort,
                        int segmentSize) {
@@ -141,8 +143,15 @@ public final class RecordedSshSession {
         w.handshake();
         for (Chunk c : chunks) {
             byte[] data = c.data();
+            int inFlight = 0;
             for (int off = 0; off < data.length; off += segmentSize) {
-                w.data(c.fromClient(), data, off, Math.min(segmentSize, data.length - off));
+                if (inFlight >= SyntheticTcpWire.WINDOW / 2) {
+                    w.ack(!c.fromClient());
+                    inFlight = 0;
+                }
+                int n = Math.min(segmentSize, data.length - off);
+                w.data(c.fromClient(), data, off, n);
+                inFlight += n;
             }
             w.ack(!c.fromClient());
         }

@@ -39,6 +39,9 @@ public final class SyntheticTcpWire {
         ack(true);
     }
 
+    /** The receive window each side advertises: 502 << 7 (window scale 7). */
+    public static final int WINDOW = 502 << 7;
+
     /** The largest data segment: what fits an IPv4 packet with this wire's TCP options. */
     public static final int MAX_SEGMENT = 65535 - 20 - 32;
 

@@ -123,11 +123,11 @@ public final class LiveCapture implements AutoCloseable {
                 }
             }
         } catch (NotOpenException e) {
-            if (running) {
-                log.error("capture on {} closed unexpectedly", settings.interfaceName(), e);
+            if (running) { // a process that stopped capturing must not live on: it is restarted instead
+                FatalErrorExit.exit("capture on " + settings.interfaceName() + " (the handle closed unexpectedly)", e);
             }
-        } catch (RuntimeException e) {
-            log.error("capture on {} stopped by an unexpected error", settings.interfaceName(), e);
+        } catch (RuntimeException | Error e) { // out of memory, a stack overflow, a bug in pcap4j…
+            FatalErrorExit.exit("capture on " + settings.interfaceName(), e);
         } finally {
             stopped.countDown();
         }

@@ -5,6 +5,7 @@ import io.securejeebs.keyexport.store.SessionCheckpointRepository;
 import io.securejeebs.keyexport.store.SessionCheckpointRepository.Change;
 import io.securejeebs.keyexport.store.SessionCheckpointRepository.Delete;
 import io.securejeebs.keyexport.store.SessionCheckpointRepository.Save;
+import io.securejeebs.monitor.capture.FatalErrorExit;
 import io.securejeebs.monitor.tcp.CheckpointWork;
 import io.securejeebs.monitor.tcp.ConnectionKey;
 import io.securejeebs.monitor.tcp.ConnectionTable;
@@ -166,6 +167,9 @@ public final class CheckpointWriter implements AutoCloseable {
             } catch (RuntimeException e) { // a bug: logged, and the writer goes on
                 log.error("checkpoint writer", e);
                 ok = false;
+            } catch (Error e) {
+                FatalErrorExit.exit("the checkpoint writer", e);
+                return;
             }
             synchronized (lock) {
                 flushDone = Math.max(flushDone, ticket);

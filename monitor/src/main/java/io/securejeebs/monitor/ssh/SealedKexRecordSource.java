@@ -8,6 +8,7 @@ import io.securejeebs.keyexport.seal.RecordRejectedException;
 import io.securejeebs.keyexport.store.KexRecordRepository;
 import io.securejeebs.keyexport.store.RecordStoreException;
 import io.securejeebs.keyexport.store.StoredKexRecord;
+import io.securejeebs.monitor.capture.FatalErrorExit;
 import io.securejeebs.monitor.tcp.ConnectionKey;
 import java.time.Duration;
 import java.util.Arrays;
@@ -126,7 +127,19 @@ public final class SealedKexRecordSource implements KexRecordSource, AutoCloseab
     public void request(ConnectionKey key, int ordinal, byte[] sessionId, byte[] clientKexInit, Delivery delivery) {
         long start = System.nanoTime();
         Wanted wanted = new Wanted(ordinal, sessionId, clientKexInit);
-        query(key, start, 0, () -> attempt(key, wanted, delivery, start, 0), delivery);
+        query(key, start, 0, () -> attemptOrExit(key, wanted, delivery, start, 0), delivery);
+    }
+
+    /**
+     * An executor keeps a task's Error in its Future, where nobody looks: the delivery runs the session's
+     * tracker, so an Error here ends the process as one on the capture thread does.
+     */
+    private void attemptOrExit(ConnectionKey key, Wanted wanted, Delivery delivery, long start, int tries) {
+        try {
+            attempt(key, wanted, delivery, start, tries);
+        } catch (Error e) {
+            FatalErrorExit.exit("KEX record delivery", e);
+        }
     }
 
     /** Which record a request wants: the key exchange's ordinal, its session, and the client's KEXINIT, if known. */
@@ -218,7 +231,7 @@ public final class SealedKexRecordSource implements KexRecordSource, AutoCloseab
         }
         // The last try comes at the deadline rather than after it.
         long delay = Math.min(backoff, Math.max(0, timeoutNanos - waited));
-        schedule(() -> query(key, start, made, () -> attempt(key, wanted, delivery, start, made), delivery),
+        schedule(() -> query(key, start, made, () -> attemptOrExit(key, wanted, delivery, start, made), delivery),
                 delay, delivery);
     }
 

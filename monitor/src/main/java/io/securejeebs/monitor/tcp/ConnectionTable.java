@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -24,11 +25,23 @@ import org.slf4j.LoggerFactory;
  * takes the checkpoints in small batches under this lock ({@link #takeCheckpoints}) and writes them on its
  * own thread: the capture thread never waits for the database. A restarted appliance puts the stored
  * checkpoints back ({@link #resume}) before capture starts.
+ *
+ * <p>Hostile traffic: a segment the receiver's kernel would ignore changes nothing here either
+ * ({@link TcpConnection#onClientSegment}); it is counted ({@code ignored-unacceptable}) and logged once in a
+ * thousand. Handshakes are kept apart from connections until they complete, in a queue bounded by
+ * {@code monitor.max-connections} that forgets the oldest first and ages out after the kernel's SYN-RECV
+ * lifetime: a SYN flood fills that queue, never the connections. When the connections are full, an ended one
+ * (closed or unrecoverable) makes room; one that can still be recovered is never pushed out.
  */
 public final class ConnectionTable implements ApplicationUpdates {
     private static final Logger log = LoggerFactory.getLogger(ConnectionTable.class);
     /** A closed or unrecoverable connection stays visible this long after its last segment. */
     private static final long LINGER_MICROS = 60_000_000L;
+    /**
+     * A handshake that shows no segment for this long is forgotten: the kernel forgets a SYN-RECV request after
+     * its five SYN-ACK retransmissions, 1 + 2 + 4 + 8 + 16 + 32 = 63 s after the SYN.
+     */
+    static final long HANDSHAKE_TIMEOUT_MICROS = 65_000_000L;
 
     private final WatchedServices watched;
     private final ApplicationTrackerFactory trackers;
@@ -36,6 +49,12 @@ public final class ConnectionTable implements ApplicationUpdates {
     private final int maxConnections;
     private final FrameCounters counters;
     private final Map<ConnectionKey, TcpConnection> connections = new HashMap<>();
+    /** Handshakes not complete yet, the one with the oldest segment first. */
+    private final LinkedHashMap<ConnectionKey, Handshake> handshakes = new LinkedHashMap<>();
+    /** Connections that ended (closed or unrecoverable), the oldest first: what goes when the table is full. */
+    private final LinkedHashSet<ConnectionKey> ended = new LinkedHashSet<>();
+    private long ignoredLogged;
+    private long handshakesEvictedLogged;
     private long rejectedForCapacity;
     private long lastSweepMicros;
     private boolean keepEnded;
@@ -81,6 +100,7 @@ public final class ConnectionTable implements ApplicationUpdates {
     }
 
     public synchronized void onSegment(TcpSegment s) {
+        sweep(s.timestampMicros);
         boolean fromClient = watched.isServer(s.dstAddress, s.dstPort);
         if (!fromClient && !watched.isServer(s.srcAddress, s.srcPort)) {
             counters.notWatched.increment();
@@ -91,17 +111,35 @@ public final class ConnectionTable implements ApplicationUpdates {
                 : new ConnectionKey(s.destination(), s.source());
         TcpConnection c = connections.get(key);
         if (fromClient && s.has(TcpSegment.SYN) && !s.has(TcpSegment.ACK)) {
-            if (c == null || c.clientIsn() != s.seq) { // only the latest SYN of a 4-tuple defines the connection
-                if (c == null && !admit(key)) {
+            onSyn(key, s, c);
+            return;
+        }
+        Handshake h = handshakes.get(key);
+        if (h != null) {
+            switch (h.take(s, fromClient)) {
+                case TAKEN -> {
+                    if (h.refused) {
+                        handshakes.remove(key);
+                    } else {
+                        touch(key, h, s.timestampMicros);
+                    }
                     return;
                 }
-                TcpConnection previous = c;
-                c = new TcpConnection(key, s, trackers.create(key, this), memoryLimitPerConnection);
-                c.checkpointStored = previous != null && previous.checkpointStored; // a stale row to replace
-                connections.put(key, c);
-                log.debug("tracking {}", key);
+                case COMPLETES -> {
+                    c = complete(key, h, c);
+                    if (c == null) {
+                        return;
+                    }
+                }
+                case NOT_ITS_OWN -> {
+                    if (c == null && h.synAckMissed(s, fromClient)) {
+                        handshakes.remove(key); // shown as unrecoverable below, like a connection seen mid-stream
+                    } else if (c == null) {
+                        ignored(key, "a segment that belongs to no handshake in progress");
+                        return;
+                    }
+                }
             }
-            return;
         }
         if (c == null) {
             counters.withoutConnection.increment();
@@ -110,14 +148,24 @@ public final class ConnectionTable implements ApplicationUpdates {
             }
             c = TcpConnection.seenMidStream(key, s, trackers.create(key, this));
             connections.put(key, c);
+            ended.add(key);
             log.info("{}: unrecoverable: {}", key, c.unrecoverableReason());
             return;
         }
         TcpConnection.State before = c.state();
-        if (fromClient) {
-            c.onClientSegment(s);
-        } else {
-            c.onServerSegment(s);
+        String ignored;
+        try {
+            ignored = fromClient ? c.onClientSegment(s) : c.onServerSegment(s);
+        } catch (RuntimeException e) { // a bug in a tracker costs its connection, never the capture
+            log.error("{}: tracking failed", key, e);
+            c.markUnrecoverable("internal error while tracking: " + e);
+            ignored = null;
+        }
+        if (ignored != null) {
+            ignored(key, ignored);
+            if (c.state() == before) {
+                return;
+            }
         }
         if (c.state() != before) {
             if (c.state() == TcpConnection.State.CLOSED) {
@@ -132,12 +180,134 @@ public final class ConnectionTable implements ApplicationUpdates {
             }
         }
         changed(c, before);
-        sweep(s.timestampMicros);
+    }
+
+    /**
+     * A client's SYN. Only the latest SYN of a 4-tuple defines a connection, as long as the 4-tuple is free: a
+     * SYN on a connection that is still synchronized is answered by the server's kernel with a challenge ACK
+     * and dropped (RFC 5961 §4), so it is ignored here too. Once the old connection ended (FIN both ways
+     * acknowledged, or an RST the kernel accepts) the 4-tuple is free again, as after TIME_WAIT. The new
+     * connection replaces the old only when its handshake completes.
+     */
+    private void onSyn(ConnectionKey key, TcpSegment s, TcpConnection c) {
+        if (c != null && !isEnded(c)) {
+            if (c.clientIsn() != s.seq) {
+                ignored(key, "c->s: a SYN with a new ISN " + SeqNum.toString(s.seq) + " on a synchronized connection");
+            }
+            return;
+        }
+        Handshake h = handshakes.get(key);
+        if (h != null && h.syn.seq == s.seq) {
+            touch(key, h, s.timestampMicros); // a retransmitted SYN
+            return;
+        }
+        if (h == null && handshakes.size() >= maxConnections) {
+            Iterator<Handshake> oldest = handshakes.values().iterator();
+            oldest.next();
+            oldest.remove();
+            counters.handshakesEvicted.increment();
+            if (handshakesEvictedLogged++ % 10_000 == 0) {
+                log.warn("{} handshakes in progress (monitor.max-connections): the oldest is forgotten for each new"
+                        + " SYN (a SYN flood?); established connections are not affected", maxConnections);
+            }
+        }
+        handshakes.remove(key);
+        handshakes.put(key, new Handshake(s.copy()));
+    }
+
+    /** Moves a handshake that showed a segment to the young end of the queue, so the oldest goes first. */
+    private void touch(ConnectionKey key, Handshake h, long nowMicros) {
+        h.lastMicros = nowMicros;
+        handshakes.remove(key);
+        handshakes.put(key, h);
+    }
+
+    /** The handshake completed: its connection is tracked from its SYN on, in place of an ended one. */
+    private TcpConnection complete(ConnectionKey key, Handshake h, TcpConnection previous) {
+        handshakes.remove(key);
+        if (previous == null && !admit(key)) {
+            return null;
+        }
+        TcpConnection c = new TcpConnection(key, h.syn, trackers.create(key, this), memoryLimitPerConnection);
+        c.onServerSegment(h.synAck);
+        if (previous != null) {
+            c.checkpointStored = previous.checkpointStored; // a stale row to replace
+            ended.remove(key);
+        }
+        connections.put(key, c);
+        log.debug("tracking {}", key);
+        return c;
+    }
+
+    private void ignored(ConnectionKey key, String why) {
+        counters.ignoredSegments.increment();
+        if (ignoredLogged++ % 1000 == 0) {
+            log.info("{}: ignored {}, as the primary's kernel does ({} segment(s) ignored so far)", key, why,
+                    counters.ignoredSegments.sum());
+        }
+    }
+
+    private static boolean isEnded(TcpConnection c) {
+        return c.state() == TcpConnection.State.CLOSED || c.state() == TcpConnection.State.UNRECOVERABLE;
+    }
+
+    /**
+     * A handshake in progress: the client's SYN and, once seen, the server's SYN-ACK that answers it. Kept
+     * apart from the connections and small (two segment headers), like the kernel's request socks: a SYN flood
+     * fills these and they age out, while a connection that completed its handshake is never refused for them.
+     */
+    private static final class Handshake {
+        enum Disposition { TAKEN, COMPLETES, NOT_ITS_OWN }
+
+        final TcpSegment syn;
+        TcpSegment synAck;
+        long lastMicros;
+        /** The server refused it, or the client gave up: it is forgotten. */
+        boolean refused;
+
+        Handshake(TcpSegment syn) {
+            this.syn = syn;
+            this.lastMicros = syn.timestampMicros;
+        }
+
+        /** The server acknowledges the SYN in a segment after its SYN-ACK, which the capture did not see. */
+        boolean synAckMissed(TcpSegment s, boolean fromClient) {
+            return synAck == null && !fromClient && s.has(TcpSegment.ACK) && !s.has(TcpSegment.SYN)
+                    && !s.has(TcpSegment.RST) && s.ack == syn.seq + 1;
+        }
+
+        Disposition take(TcpSegment s, boolean fromClient) {
+            int clientIsn = syn.seq;
+            if (s.has(TcpSegment.RST)) {
+                refused = fromClient ? s.seq == clientIsn + 1
+                        : s.has(TcpSegment.ACK) && s.ack == clientIsn + 1;
+                return refused ? Disposition.TAKEN : Disposition.NOT_ITS_OWN;
+            }
+            if (!fromClient && s.has(TcpSegment.SYN)) {
+                if (s.has(TcpSegment.ACK) && s.ack == clientIsn + 1) {
+                    synAck = s.copy(); // the latest: a server that restarted its half of the handshake
+                    return Disposition.TAKEN;
+                }
+                return Disposition.NOT_ITS_OWN;
+            }
+            if (synAck != null && s.has(TcpSegment.ACK) && !s.has(TcpSegment.SYN)) {
+                int serverIsn = synAck.seq;
+                boolean completes = fromClient ? s.seq == clientIsn + 1 && s.ack == serverIsn + 1
+                        : s.seq == serverIsn + 1 && s.ack == clientIsn + 1;
+                if (completes) {
+                    return Disposition.COMPLETES;
+                }
+            }
+            return Disposition.NOT_ITS_OWN;
+        }
     }
 
     /** After a segment or an update: the checkpoint is stale; a new state or a state-setting message wants it soon. */
     private void changed(TcpConnection c, TcpConnection.State before) {
         c.changes++;
+        if (c.state() != before && isEnded(c)) {
+            ended.add(c.key());
+        }
         boolean wanted = c.application().takeCheckpointRequest();
         if (wanted || c.state() != before) {
             checkpointSoon(c.key());
@@ -164,8 +334,19 @@ public final class ConnectionTable implements ApplicationUpdates {
         changed(c, before);
     }
 
+    /**
+     * Whether a new connection may be tracked: there is room, or an ended connection (closed or unrecoverable:
+     * it protects nothing) makes room. A connection that can still be recovered is never pushed out.
+     */
     private boolean admit(ConnectionKey key) {
         if (connections.size() < maxConnections) {
+            return true;
+        }
+        Iterator<ConnectionKey> oldest = ended.iterator();
+        if (oldest.hasNext()) {
+            ConnectionKey gone = oldest.next();
+            oldest.remove();
+            forget(connections.remove(gone));
             return true;
         }
         if (rejectedForCapacity++ % 1000 == 0) {
@@ -174,18 +355,38 @@ public final class ConnectionTable implements ApplicationUpdates {
         return false;
     }
 
-    /** Forgets closed and unrecoverable connections that have been silent for a while. */
+    /** A connection left the table: its stored checkpoint row goes too. */
+    private void forget(TcpConnection c) {
+        if (c != null && c.checkpointStored && checkpointSoon.size() < maxConnections) {
+            checkpointSoon(c.key()); // no connection left: its row is deleted
+        }
+    }
+
+    /**
+     * Forgets handshakes that have been silent for {@link #HANDSHAKE_TIMEOUT_MICROS}, and closed and
+     * unrecoverable connections that have been silent for a while.
+     */
     private void sweep(long nowMicros) {
-        if (keepEnded || nowMicros - lastSweepMicros < 1_000_000L) {
+        if (nowMicros - lastSweepMicros < 1_000_000L) {
             return;
         }
         lastSweepMicros = nowMicros;
+        for (Iterator<Handshake> it = handshakes.values().iterator(); it.hasNext(); ) {
+            Handshake h = it.next();
+            if (nowMicros - h.lastMicros <= HANDSHAKE_TIMEOUT_MICROS) {
+                break; // the rest are younger
+            }
+            it.remove();
+            counters.handshakesExpired.increment();
+        }
+        if (keepEnded) {
+            return;
+        }
         for (Iterator<TcpConnection> it = connections.values().iterator(); it.hasNext(); ) {
             TcpConnection c = it.next();
-            boolean ended = c.state() == TcpConnection.State.CLOSED || c.state() == TcpConnection.State.UNRECOVERABLE;
             boolean forgotten = c.state() == TcpConnection.State.RESUMING
                     && nowMicros - c.lastSeenMicros() > resumeRetentionMicros;
-            if (ended && nowMicros - c.lastSeenMicros() > LINGER_MICROS || forgotten) {
+            if (isEnded(c) && nowMicros - c.lastSeenMicros() > LINGER_MICROS || forgotten) {
                 if (forgotten) {
                     log.info("{}: forgotten: no traffic since its checkpoint, {} s ago", c.key(),
                             (nowMicros - c.lastSeenMicros()) / 1_000_000);
@@ -194,9 +395,8 @@ public final class ConnectionTable implements ApplicationUpdates {
                 if (c.state() != TcpConnection.State.CLOSED) {
                     endListener.ended(c.key(), false);
                 }
-                if (c.checkpointStored && checkpointSoon.size() < maxConnections) {
-                    checkpointSoon(c.key()); // no connection left: its row is deleted
-                }
+                ended.remove(c.key());
+                forget(c);
             }
         }
     }
@@ -332,6 +532,7 @@ public final class ConnectionTable implements ApplicationUpdates {
             c = TcpConnection.unrecoverable(key, trackers.create(key, ApplicationUpdates.NONE), reason, nowMicros);
             c.checkpointStored = true;
             checkpointSoon(key);
+            ended.add(key);
         }
         connections.put(key, c);
         return reason;
@@ -351,15 +552,24 @@ public final class ConnectionTable implements ApplicationUpdates {
                 nowMicros);
         c.checkpointStored = stored;
         connections.put(key, c);
+        ended.add(key);
         if (stored) {
             checkpointSoon(key);
         }
     }
 
-    /** The state of one tracked connection, or null. */
+    /** The state of one tracked connection (SYN_SENT for a handshake in progress), or null. */
     public synchronized TcpConnection.State state(ConnectionKey key) {
         TcpConnection c = connections.get(key);
-        return c == null ? null : c.state();
+        if (c == null) {
+            return handshakes.containsKey(key) ? TcpConnection.State.SYN_SENT : null;
+        }
+        return c.state();
+    }
+
+    /** Handshakes in progress (kept apart from the connections, see {@link #onSegment}). */
+    public synchronized int handshakesInProgress() {
+        return handshakes.size();
     }
 
     /** Snapshots of every connection that is still open (established, or unrecoverable but not closed). */
@@ -408,6 +618,9 @@ public final class ConnectionTable implements ApplicationUpdates {
         Map<TcpConnection.State, Integer> m = new HashMap<>();
         for (TcpConnection c : connections.values()) {
             m.merge(c.state(), 1, Integer::sum);
+        }
+        if (!handshakes.isEmpty()) {
+            m.merge(TcpConnection.State.SYN_SENT, handshakes.size(), Integer::sum);
         }
         return m;
     }

@@ -17,6 +17,11 @@ public final class FrameCounters {
     public final LongAdder truncatedPayloads = new LongAdder();
     public final LongAdder notWatched = new LongAdder();
     public final LongAdder withoutConnection = new LongAdder();
+    /** Segments of a tracked connection that its receiver's kernel ignores too (out of window, spoofed…). */
+    public final LongAdder ignoredSegments = new LongAdder();
+    /** Handshakes forgotten to make room for newer ones (a SYN flood), or after the SYN-RECV timeout. */
+    public final LongAdder handshakesEvicted = new LongAdder();
+    public final LongAdder handshakesExpired = new LongAdder();
 
     public Map<String, Long> asMap() {
         Map<String, Long> m = new LinkedHashMap<>();
@@ -31,6 +36,9 @@ public final class FrameCounters {
         m.put("truncated-payloads", truncatedPayloads.sum());
         m.put("not-watched", notWatched.sum());
         m.put("without-connection", withoutConnection.sum());
+        m.put("ignored-unacceptable", ignoredSegments.sum());
+        m.put("handshakes-evicted", handshakesEvicted.sum());
+        m.put("handshakes-expired", handshakesExpired.sum());
         return m;
     }
 

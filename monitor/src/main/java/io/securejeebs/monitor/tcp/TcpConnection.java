@@ -44,8 +44,19 @@ public final class TcpConnection {
     private int serverTsVal;
     private int serverTsEcr;
     private long serverTsValMicros;
+    /** Capture time of {@code clientTsVal}. */
+    private long clientTsValMicros;
+    /**
+     * Each side sent a segment beyond the tracked windows that carried this connection's own timestamps: proof
+     * that the stream moved on past what the capture saw, not a spoof ({@link #lostTrack}).
+     */
+    private boolean clientBeyondWithOwnClock;
+    private boolean serverBeyondWithOwnClock;
     private boolean clientFin;
     private boolean serverFin;
+    /** The client's receive window (for the server's bytes) and the server's, as each last advertised it. */
+    private final ReceiveWindow clientWindow = new ReceiveWindow();
+    private final ReceiveWindow serverWindow = new ReceiveWindow();
     /** RESUMING: which directions have shown a segment that continues the checkpoint. */
     private boolean resumedClient;
     private boolean resumedServer;
@@ -80,6 +91,7 @@ public final class TcpConnection {
         this.clientWindowRaw = syn.window;
         if (syn.hasTimestamp) {
             clientTsVal = syn.tsVal;
+            clientTsValMicros = syn.timestampMicros;
         }
     }
 
@@ -107,12 +119,15 @@ public final class TcpConnection {
         c.serverToClient = StreamReassembler.resume("s->c", cp.serverToClient(), app.serverStream());
         c.clientWindowRaw = cp.clientWindowRaw();
         c.serverWindowRaw = cp.serverWindowRaw();
+        c.clientWindow.advertised(cp.serverToClient().ackedSeq(), cp.clientWindowRaw(), cp.options().clientWindowScale());
+        c.serverWindow.advertised(cp.clientToServer().ackedSeq(), cp.serverWindowRaw(), cp.options().serverWindowScale());
         TimestampClocks ts = cp.timestamps();
         c.clientTsVal = ts.clientTsVal();
         c.clientTsEcr = ts.clientTsEcr();
         c.serverTsVal = ts.serverTsVal();
         c.serverTsEcr = ts.serverTsEcr();
         c.serverTsValMicros = ts.serverTsValMicros();
+        c.clientTsValMicros = cp.lastSeenMicros();
         c.changes = 0; // the stored checkpoint is this very state
         c.checkpointStored = true;
         return c;
@@ -179,17 +194,33 @@ public final class TcpConnection {
                 + (serverToClient == null ? 0 : serverToClient.capacityHeld());
     }
 
-    public void onClientSegment(TcpSegment s) {
+    /**
+     * Follows one segment from the client.
+     *
+     * @return null if the segment was followed, else why it was ignored: a segment the server's kernel would
+     *         not act on either (RFC 793 acceptability, RFC 5961), e.g. spoofed by someone who does not know
+     *         the connection's sequence numbers
+     */
+    public String onClientSegment(TcpSegment s) {
+        if (state == State.UNRECOVERABLE || state == State.CLOSED) {
+            lastSeenMicros = s.timestampMicros;
+            if (s.has(TcpSegment.RST)) {
+                close(); // nothing left to protect: any RST ends what is shown
+            }
+            return null;
+        }
+        String ignored = unacceptable(s, true);
+        if (ignored != null) {
+            lostTrack(s, true, ignored);
+            return ignored;
+        }
         lastSeenMicros = s.timestampMicros;
         if (s.has(TcpSegment.RST)) {
             close();
-            return;
-        }
-        if (state == State.UNRECOVERABLE || state == State.CLOSED) {
-            return;
+            return null;
         }
         if (state == State.RESUMING && !continuesCheckpoint(s, true)) {
-            return;
+            return null;
         }
         try {
             if (s.payloadTruncated) {
@@ -207,44 +238,53 @@ public final class TcpConnection {
             }
             if (!s.has(TcpSegment.SYN)) {
                 clientWindowRaw = s.window;
+                if (s.has(TcpSegment.ACK) && options != null) {
+                    clientWindow.advertised(s.ack, s.window, options.clientWindowScale());
+                }
             }
             if (s.hasTimestamp) {
                 clientTsVal = s.tsVal;
                 clientTsEcr = s.tsEcr;
+                clientTsValMicros = s.timestampMicros;
             }
             afterSegment();
         } catch (TrackingException e) {
             markUnrecoverable(e.getMessage());
         }
+        return null;
     }
 
-    public void onServerSegment(TcpSegment s) {
+    /** Follows one segment from the server; the result as for {@link #onClientSegment}. */
+    public String onServerSegment(TcpSegment s) {
+        if (state == State.UNRECOVERABLE || state == State.CLOSED) {
+            lastSeenMicros = s.timestampMicros;
+            if (s.has(TcpSegment.RST)) {
+                close();
+            }
+            return null;
+        }
+        String ignored = unacceptable(s, false);
+        if (ignored != null) {
+            lostTrack(s, false, ignored);
+            return ignored;
+        }
         lastSeenMicros = s.timestampMicros;
         if (s.has(TcpSegment.RST)) {
             close();
-            return;
-        }
-        if (state == State.UNRECOVERABLE || state == State.CLOSED) {
-            return;
+            return null;
         }
         if (state == State.RESUMING && !continuesCheckpoint(s, false)) {
-            return;
+            return null;
         }
         try {
             if (s.payloadTruncated) {
                 throw new TrackingException("s->c: a captured segment was cut short by the snaplen");
             }
-            if (s.has(TcpSegment.SYN)) {
-                if (!s.has(TcpSegment.ACK) || s.ack != clientIsn + 1) {
-                    throw new TrackingException("s->c: SYN-ACK does not acknowledge the client's SYN");
-                }
-                if (serverToClient == null) {
-                    serverToClient = new StreamReassembler("s->c", s.seq, app.serverStream());
-                    options = NegotiatedOptions.of(synOptionsAsSegment(), s);
-                    state = State.ESTABLISHED;
-                }
-            } else if (serverToClient == null) {
-                throw new TrackingException("s->c: data before the SYN-ACK was captured");
+            if (s.has(TcpSegment.SYN)) { // the SYN-ACK (unacceptable() let only the one of this handshake through)
+                serverToClient = new StreamReassembler("s->c", s.seq, app.serverStream());
+                options = NegotiatedOptions.of(synOptionsAsSegment(), s);
+                state = State.ESTABLISHED;
+                serverWindow.advertised(s.ack, s.window, 0); // a SYN's window is never scaled
             }
             // The acknowledgement first: the server received those client bytes before it wrote this payload,
             // and a tracker that follows the server's view must see them before the server's answer.
@@ -258,6 +298,9 @@ public final class TcpConnection {
             serverFin |= s.has(TcpSegment.FIN);
             if (!s.has(TcpSegment.SYN)) {
                 serverWindowRaw = s.window;
+                if (s.has(TcpSegment.ACK)) {
+                    serverWindow.advertised(s.ack, s.window, options.serverWindowScale());
+                }
             }
             if (s.hasTimestamp) {
                 serverTsVal = s.tsVal;
@@ -268,6 +311,137 @@ public final class TcpConnection {
         } catch (TrackingException e) {
             markUnrecoverable(e.getMessage());
         }
+        return null;
+    }
+
+    /**
+     * Why the receiver's kernel would ignore this segment (so must the tracker, before any state changes), or
+     * null if it would act on it. As Linux's tcp_validate_incoming and tcp_ack check, against what the capture
+     * shows of the receiver: its next expected byte lies between its latest acknowledgement ({@code rcv_wup})
+     * and the highest contiguous byte captured, and its window's right edge is the highest it advertised.
+     * <ul>
+     * <li>An RST counts only at exactly the receiver's next expected byte (RFC 5961 §3: one elsewhere in the
+     *     window draws a challenge ACK and is dropped).</li>
+     * <li>A SYN on a synchronized connection is dropped (RFC 5961 §4: challenge ACK); so is a segment without
+     *     ACK.</li>
+     * <li>Data or a FIN entirely before the receive window, or starting beyond its right edge, is dropped
+     *     (RFC 793 §3.3 acceptability).</li>
+     * <li>An acknowledgement of data the receiver never sent, or older than the sender's largest window,
+     *     drops the segment (RFC 5961 §5). Data the capture did not see but the receiver may well have sent
+     *     (an acknowledgement up to the right edge of the window the sender offered it) is a capture loss, and
+     *     is left to the reassembler to report.</li>
+     * </ul>
+     */
+    private String unacceptable(TcpSegment s, boolean fromClient) {
+        if (state == State.SYN_SENT) {
+            if (fromClient) {
+                return s.has(TcpSegment.SYN) || s.has(TcpSegment.RST)
+                        ? "c->s: a SYN or RST during the handshake" : null;
+            }
+            if (!s.has(TcpSegment.SYN)) {
+                return "s->c: a segment before the SYN-ACK";
+            }
+            return s.has(TcpSegment.ACK) && s.ack == clientIsn + 1 && !s.has(TcpSegment.RST)
+                    ? null : "s->c: a SYN-ACK that does not acknowledge the client's SYN";
+        }
+        String name = fromClient ? "c->s" : "s->c";
+        StreamReassembler in = fromClient ? clientToServer : serverToClient;
+        StreamReassembler out = fromClient ? serverToClient : clientToServer;
+        ReceiveWindow receiver = fromClient ? serverWindow : clientWindow;
+        ReceiveWindow sender = fromClient ? clientWindow : serverWindow;
+        int rcvWup = in.seqOf(in.ackedOffset());
+        int rcvNxt = in.nextSeq();
+        if (s.has(TcpSegment.RST)) {
+            return s.seq == rcvWup || s.seq == rcvNxt ? null
+                    : name + ": an RST at " + SeqNum.toString(s.seq) + ", not at the receiver's next byte";
+        }
+        if (s.has(TcpSegment.SYN)) {
+            return name + ": a SYN on a synchronized connection";
+        }
+        if (!s.has(TcpSegment.ACK)) {
+            return name + ": a segment without ACK";
+        }
+        int end = s.seq + s.payloadLength + (s.has(TcpSegment.FIN) ? 1 : 0);
+        if (SeqNum.before(end, rcvWup)) {
+            return name + ": a segment before the receive window (seq " + SeqNum.toString(s.seq) + ", "
+                    + s.payloadLength + " byte(s), the receiver acknowledged up to " + SeqNum.toString(rcvWup) + ")";
+        }
+        if (receiver.known && SeqNum.after(s.seq, receiver.rightEdge)) {
+            return name + ": a segment at " + SeqNum.toString(s.seq) + ", " + BEYOND_WINDOW + " (right edge "
+                    + SeqNum.toString(receiver.rightEdge) + ")";
+        }
+        int sndNxt = out.seqOf(out.nextOffset() + (out.finSeen() ? 1 : 0));
+        if (SeqNum.after(s.ack, sndNxt) && (!sender.known || SeqNum.after(s.ack, sender.rightEdge + 1))) {
+            return name + ": an acknowledgement of " + SeqNum.toString(s.ack) + ", " + NEVER_SENT + " (sent up to "
+                    + SeqNum.toString(sndNxt) + ")";
+        }
+        int sndUna = out.seqOf(out.ackedOffset());
+        if (sender.maxWindow > 0 && SeqNum.before(s.ack, sndUna - sender.maxWindow)) {
+            return name + ": an acknowledgement older than the largest window";
+        }
+        return null;
+    }
+
+    /** Why {@link #unacceptable} refused a segment that lies beyond what is tracked (not before it, not an RST or SYN). */
+    private static final String BEYOND_WINDOW = "beyond the receive window";
+    private static final String NEVER_SENT = "data never sent";
+    /** How far a TCP timestamp clock may run ahead of the capture clock: Linux ticks at 1 kHz. */
+    private static final long TS_SLACK_TICKS = 10_000;
+
+    /**
+     * A capture loss larger than a window leaves the tracked windows behind: every later segment of the
+     * connection lies beyond them, and would be ignored for ever while the connection looked recoverable. Such
+     * segments carry the connection's own TCP timestamps (RFC 7323), which a blind spoofer does not know: the
+     * sender's TSval where its clock has run since its last tracked segment, and a TSecr at or after the one
+     * it echoed last. Once both sides have sent one, the connection is unrecoverable. Without timestamps on
+     * the connection, nothing tells the two apart, and the segments stay ignored.
+     */
+    private void lostTrack(TcpSegment s, boolean fromClient, String ignored) {
+        if (!(ignored.contains(BEYOND_WINDOW) || ignored.contains(NEVER_SENT)) || state != State.ESTABLISHED
+                || options == null || !options.timestamps() || !s.hasTimestamp) {
+            return;
+        }
+        int lastTsVal = fromClient ? clientTsVal : serverTsVal;
+        long lastTsValMicros = fromClient ? clientTsValMicros : serverTsValMicros;
+        int lastTsEcr = fromClient ? clientTsEcr : serverTsEcr;
+        int peerTsVal = fromClient ? serverTsVal : clientTsVal;
+        long peerTsValMicros = fromClient ? serverTsValMicros : clientTsValMicros;
+        long ran = Math.max(0, s.timestampMicros - lastTsValMicros) / 1000 + TS_SLACK_TICKS;
+        long peerRan = Math.max(0, s.timestampMicros - peerTsValMicros) / 1000 + TS_SLACK_TICKS;
+        boolean ownClock = SeqNum.afterOrEqual(s.tsVal, lastTsVal) && SeqNum.diff(s.tsVal, lastTsVal) <= ran
+                && SeqNum.afterOrEqual(s.tsEcr, lastTsEcr) && SeqNum.diff(s.tsEcr, peerTsVal) <= peerRan;
+        if (!ownClock) {
+            return;
+        }
+        if (fromClient) {
+            clientBeyondWithOwnClock = true;
+        } else {
+            serverBeyondWithOwnClock = true;
+        }
+        if (clientBeyondWithOwnClock && serverBeyondWithOwnClock) {
+            markUnrecoverable("capture lost track: both sides sent segments beyond the tracked windows, with the"
+                    + " connection's own timestamps (the capture missed more than a window; last: " + ignored + ")");
+        }
+    }
+
+    /**
+     * What one side advertised of its receive window: the right edge (the highest sequence number it accepts;
+     * Linux never moves it back) and the largest window (scaled) it offered.
+     */
+    private static final class ReceiveWindow {
+        boolean known;
+        int rightEdge;
+        int maxWindow;
+
+        void advertised(int ack, int rawWindow, int scale) {
+            int window = (int) Math.min(Integer.MAX_VALUE, (long) (rawWindow & 0xffff) << scale);
+            int edge = ack + window;
+            if (!known || SeqNum.after(edge, rightEdge)) {
+                rightEdge = edge;
+            }
+            known = true;
+            maxWindow = Math.max(maxWindow, window);
+        }
     }
 
     /**
@@ -275,17 +449,13 @@ public final class TcpConnection {
      * past the next byte the checkpoint expects in its direction, and its acknowledgement not past the next
      * byte of the other. Anything else means that bytes moved while the appliance was down, and were not
      * seen: the connection becomes unrecoverable. Once both directions have continued it, the connection is
-     * ESTABLISHED again (a hole later is caught as it is on any connection).
+     * ESTABLISHED again (a hole later is caught as it is on any connection). Only segments its kernel would
+     * accept get here: one beyond the checkpoint's windows is ignored, as on any connection.
      */
     private boolean continuesCheckpoint(TcpSegment s, boolean fromClient) {
         StreamReassembler mine = fromClient ? clientToServer : serverToClient;
         StreamReassembler other = fromClient ? serverToClient : clientToServer;
         String name = fromClient ? "c->s" : "s->c";
-        if (s.has(TcpSegment.SYN)) {
-            markUnrecoverable("a SYN on a connection resumed from its checkpoint (" + name + " seq "
-                    + SeqNum.toString(s.seq) + ")");
-            return false;
-        }
         if (SeqNum.after(s.seq, mine.nextSeq())) {
             markUnrecoverable("traffic while the appliance was down (" + name + " expected seq "
                     + SeqNum.toString(mine.nextSeq()) + ", saw " + SeqNum.toString(s.seq) + ")");

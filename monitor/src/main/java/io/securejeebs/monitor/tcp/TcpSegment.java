@@ -55,6 +55,32 @@ public final class TcpSegment {
         payloadLength = 0;
     }
 
+    /** A copy that owns its payload (a new frame holding only the payload), for keeping past this frame. */
+    public TcpSegment copy() {
+        TcpSegment c = new TcpSegment();
+        c.srcAddress = srcAddress;
+        c.dstAddress = dstAddress;
+        c.srcPort = srcPort;
+        c.dstPort = dstPort;
+        c.seq = seq;
+        c.ack = ack;
+        c.flags = flags;
+        c.window = window;
+        c.mss = mss;
+        c.windowScale = windowScale;
+        c.sackPermitted = sackPermitted;
+        c.hasTimestamp = hasTimestamp;
+        c.tsVal = tsVal;
+        c.tsEcr = tsEcr;
+        c.frame = java.util.Arrays.copyOfRange(frame == null ? new byte[0] : frame, payloadOffset,
+                payloadOffset + payloadLength);
+        c.payloadOffset = 0;
+        c.payloadLength = payloadLength;
+        c.payloadTruncated = payloadTruncated;
+        c.timestampMicros = timestampMicros;
+        return c;
+    }
+
     public Endpoint source() {
         return new Endpoint(srcAddress, srcPort);
     }

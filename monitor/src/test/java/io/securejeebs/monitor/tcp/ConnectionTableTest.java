@@ -149,6 +149,9 @@ class ConnectionTableTest {
         int seq = C_ISN + 1;
         for (int i = 0; i < 60; i++, seq += chunk.length) {
             small.onSegment(decoder.decode(Frames.fromClient().seq(seq).ack(S_ISN + 1).payload(chunk).build(), now));
+            // the server's kernel takes the bytes (its window is open), though the application never reads them
+            small.onSegment(decoder.decode(Frames.fromServer().seq(S_ISN + 1).ack(seq + chunk.length).window(65535)
+                    .build(), now));
         }
         ConnectionSnapshot s = small.snapshot(key);
         assertTrue(s.unrecoverableReason().contains("over the per-connection limit of 65536"), s.unrecoverableReason());
@@ -158,6 +161,10 @@ class ConnectionTableTest {
     void theLatestSynOfAFourTupleDefinesTheConnection() {
         handshake();
         clientSends("old\n");
+        serverSends("old\n");
+        feed(Frames.fromClient().seq(cNext).ack(sNext).flags(TcpSegment.FIN | TcpSegment.ACK));
+        feed(Frames.fromServer().seq(sNext).ack(cNext + 1).flags(TcpSegment.FIN | TcpSegment.ACK));
+        feed(Frames.fromClient().seq(cNext + 1).ack(sNext + 1)); // closed: the 4-tuple is free again
         feed(Frames.fromClient().seq(42).flags(TcpSegment.SYN).mss(1460)); // port reused with a new ISN
         feed(Frames.fromServer().seq(77).ack(43).flags(TcpSegment.SYN | TcpSegment.ACK).mss(1460));
         feed(Frames.fromClient().seq(43).ack(78).payload("new\n"));
@@ -223,6 +230,49 @@ class ConnectionTableTest {
         assertTrue(counters.notIpv4.sum() >= 1);
         assertTrue(counters.malformed.sum() + counters.truncatedHeaders.sum() > 0);
         assertEquals(3 + 20_000 + good.length + 2L, counters.frames.sum(), "every fed frame is counted");
+    }
+
+    @Test
+    void aBugInOneTrackerCostsItsConnectionNeverTheOthersOrTheCapture() {
+        ConnectionTable buggy = new ConnectionTable(TcpFlow.watched(), (k, u) -> k.client().port() == 41000
+                ? new io.securejeebs.monitor.app.ApplicationTracker() {
+                    @Override
+                    public String protocol() {
+                        return "buggy";
+                    }
+
+                    @Override
+                    public StreamSink clientStream() {
+                        return (offset, data, off, len) -> {
+                            throw new IllegalStateException("a tracker bug");
+                        };
+                    }
+
+                    @Override
+                    public StreamSink serverStream() {
+                        return StreamSink.NONE;
+                    }
+
+                    @Override
+                    public long clientConsumedOffset() {
+                        return 0;
+                    }
+
+                    @Override
+                    public Object resumeState() {
+                        return null;
+                    }
+                }
+                : new LineEchoTracker(), 1 << 20, 100, counters);
+        TcpFlow.Feed feed = new TcpFlow.Feed(buggy);
+        byte[] line = "x\n".getBytes(StandardCharsets.US_ASCII);
+        TcpFlow bad = new TcpFlow(41000, 1, 2, now, 1460, null).handshake().send(true, line, 0, 2);
+        TcpFlow good = new TcpFlow(41001, 3, 4, now, 1460, null).handshake().send(true, line, 0, 2).send(false, line, 0, 2);
+        feed.feed(bad.take());
+        feed.feed(good.take());
+        assertTrue(buggy.snapshot(bad.key()).unrecoverableReason().contains("internal error while tracking"),
+                buggy.snapshot(bad.key()).unrecoverableReason());
+        assertTrue(buggy.snapshot(good.key()).recoverable());
     }
 
     @Test

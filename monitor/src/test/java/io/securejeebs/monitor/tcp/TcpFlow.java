@@ -93,10 +93,18 @@ public final class TcpFlow {
         return this;
     }
 
-    /** One side writes {@code len} bytes; the other acknowledges them. */
+    /**
+     * One side writes {@code len} bytes; the other acknowledges them, and every half window on the way (each
+     * side offers 64 KiB: the sender never writes beyond it, as real TCP does not).
+     */
     public TcpFlow send(boolean fromClient, byte[] data, int off, int len) {
         int end = off + len;
+        int unacked = 0;
         while (off < end) {
+            if (unacked >= 32 * 1024) {
+                ack(!fromClient);
+                unacked = 0;
+            }
             int n = Math.min(end - off, segmentSizes == null ? mss : 1 + segmentSizes.nextInt(mss));
             byte[] payload = java.util.Arrays.copyOfRange(data, off, off + n);
             if (fromClient) {
@@ -109,13 +117,19 @@ public final class TcpFlow {
                 serverNext += n;
             }
             off += n;
+            unacked += n;
         }
-        if (fromClient) {
-            add(false, fromServer().seq(serverNext).ack(clientNext).window(128).ts(++serverTs, clientTs), 0);
-        } else {
-            add(true, fromClient().seq(clientNext).ack(serverNext).window(502).ts(++clientTs, serverTs), 0);
-        }
+        ack(!fromClient);
         return this;
+    }
+
+    /** A pure ACK of everything the other side sent. */
+    private void ack(boolean fromClient) {
+        if (fromClient) {
+            add(true, fromClient().seq(clientNext).ack(serverNext).window(502).ts(++clientTs, serverTs), 0);
+        } else {
+            add(false, fromServer().seq(serverNext).ack(clientNext).window(128).ts(++serverTs, clientTs), 0);
+        }
     }
 
     private void add(boolean fromClient, Frames f, int payloadLength) {
