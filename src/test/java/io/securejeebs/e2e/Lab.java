@@ -200,6 +200,27 @@ public final class Lab implements AutoCloseable {
         return home().resolve("scripts/securejeebs").toString();
     }
 
+    /**
+     * The systemd unit whose privileges the appliance runs under in the lab: {@code conf/securejeebs.service},
+     * or {@code -Dsecurejeebs.unit=FILE} to try another (measuring which capabilities a failover needs).
+     */
+    public static Path applianceUnit() {
+        String other = System.getProperty("securejeebs.unit");
+        return other == null || other.isBlank() ? home().resolve("conf/securejeebs.service") : Path.of(other);
+    }
+
+    /**
+     * Starts the {@code securejeebs} launcher with {@code args} in sj-appliance under exactly the privileges of
+     * {@link #applianceUnit()} (its capability bounding set and the rest that applies without systemd:
+     * {@code scripts/lab unit-exec}), like {@link #spawn} otherwise: the process is the JVM itself.
+     */
+    public Process spawnAppliance(Path logFile, String... args) {
+        List<String> cmd = new ArrayList<>(List.of(script().toString(), "unit-exec", APPLIANCE,
+                applianceUnit().toString(), launcher()));
+        cmd.addAll(Arrays.asList(args));
+        return spawn(NO_NETNS, logFile, cmd.toArray(String[]::new));
+    }
+
     /** Class path for a JVM started inside a namespace: the packaged jars plus the end-to-end test classes. */
     public static String javaClasspath() {
         return home().resolve("recovery/target/securejeebs/lib") + "/*:" + home().resolve("e2e/target/test-classes");
