@@ -206,6 +206,9 @@ public final class ApplianceDaemon implements AutoCloseable {
     public void start() throws IOException, CaptureException {
         long t0 = System.nanoTime();
         started = Instant.now();
+        // Before anything is armed: a privilege or path the failover needs must not be found missing at the
+        // failover, after the VIP is taken.
+        FailoverPrivileges.require(config);
         if (!Files.exists(config.stateDir())) {
             Files.createDirectories(config.stateDir(),
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
