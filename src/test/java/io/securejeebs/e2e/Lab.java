@@ -215,8 +215,13 @@ public final class Lab implements AutoCloseable {
      * {@code scripts/lab unit-exec}), like {@link #spawn} otherwise: the process is the JVM itself.
      */
     public Process spawnAppliance(Path logFile, String... args) {
+        return spawnAppliance(applianceUnit(), logFile, args);
+    }
+
+    /** {@link #spawnAppliance(Path, String...)} under the privileges of another unit file. */
+    public Process spawnAppliance(Path unit, Path logFile, String... args) {
         List<String> cmd = new ArrayList<>(List.of(script().toString(), "unit-exec", APPLIANCE,
-                applianceUnit().toString(), launcher()));
+                unit.toString(), launcher()));
         cmd.addAll(Arrays.asList(args));
         return spawn(NO_NETNS, logFile, cmd.toArray(String[]::new));
     }
