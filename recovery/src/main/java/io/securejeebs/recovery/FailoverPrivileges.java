@@ -46,6 +46,11 @@ public final class FailoverPrivileges {
             this.bit = bit;
         }
 
+        /** Its bit in the kernel's capability masks. */
+        public int bit() {
+            return bit;
+        }
+
         public String capName() {
             return "CAP_" + name();
         }
