@@ -158,7 +158,7 @@ public final class FailoverPrivileges {
 
     /** Every problem found on this host, fatal ones first. */
     public static List<Problem> check(ApplianceConfig config) throws IOException {
-        String status = Files.readString(Path.of("/proc/self/status"), StandardCharsets.US_ASCII);
+        String status = Files.readString(Path.of("/proc/self/status"), StandardCharsets.ISO_8859_1);
         boolean ssh = SshSessionTracker.PROTOCOL.equals(config.protocol());
         List<Problem> problems = new ArrayList<>(missingCapabilities(effectiveCapabilities(status), config.protocol(),
                 config.servicePorts(), unprivilegedPortStart()));
@@ -180,7 +180,7 @@ public final class FailoverPrivileges {
     /** What starting and serving the users' sessions needs beyond capabilities. */
     private static List<Problem> sshSessions(String status) throws IOException {
         List<Problem> problems = new ArrayList<>();
-        long uid = Long.parseLong(field(status, "Uid:").split("\\s+")[1]); // real, effective, saved, fs
+        long uid = Long.parseLong(field(status, "Uid:").split("\\s+")[0]); // real (runuser checks it), effective, saved, fs
         if (uid != 0) {
             problems.add(new Problem(true, "the daemon runs as uid " + uid + ": runuser and PAM start the users'"
                     + " sessions and need root", "remove User= from securejeebs.service; the bounding set limits root"));
@@ -195,12 +195,12 @@ public final class FailoverPrivileges {
                         "install util-linux and a POSIX sh"));
             }
         }
-        String mounts = Files.readString(Path.of("/proc/self/mountinfo"), StandardCharsets.UTF_8);
+        String mounts = Files.readString(Path.of("/proc/self/mountinfo"), StandardCharsets.ISO_8859_1);
         if (privateTmp(mounts)) {
             problems.add(new Problem(true, "/tmp is a private one: the recovered shells would not see the host's /tmp",
                     "remove PrivateTmp= from securejeebs.service"));
         }
-        Problem homes = homesOutOfReach(Files.readAllLines(Path.of("/etc/passwd"), StandardCharsets.UTF_8));
+        Problem homes = homesOutOfReach(Files.readAllLines(Path.of("/etc/passwd"), StandardCharsets.ISO_8859_1));
         if (homes != null) {
             problems.add(homes);
         }
@@ -264,7 +264,7 @@ public final class FailoverPrivileges {
         for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
             Path p = Path.of(table);
             if (Files.isReadable(p)) {
-                blocking.addAll(listeners(Files.readAllLines(p, StandardCharsets.US_ASCII), ports,
+                blocking.addAll(listeners(Files.readAllLines(p, StandardCharsets.ISO_8859_1), ports,
                         config.vip().address()));
             }
         }
