@@ -200,6 +200,44 @@ public final class Lab implements AutoCloseable {
         return home().resolve("scripts/securejeebs").toString();
     }
 
+    /**
+     * The systemd unit whose privileges the appliance runs under in the lab: {@code conf/securejeebs.service},
+     * or {@code -Dsecurejeebs.unit=FILE} to try another (measuring which capabilities a failover needs).
+     */
+    public static Path applianceUnit() {
+        String other = System.getProperty("securejeebs.unit");
+        return other == null || other.isBlank() ? home().resolve("conf/securejeebs.service") : Path.of(other);
+    }
+
+    /**
+     * Starts the {@code securejeebs} launcher with {@code args} in sj-appliance under exactly the privileges of
+     * {@link #applianceUnit()} (its capability bounding set and the rest that applies without systemd:
+     * {@code scripts/lab unit-exec}), like {@link #spawn} otherwise: the process is the JVM itself.
+     */
+    public Process spawnAppliance(Path logFile, String... args) {
+        return spawnAppliance(applianceUnit(), logFile, args);
+    }
+
+    /** {@link #spawnAppliance(Path, String...)} under the privileges of another unit file. */
+    public Process spawnAppliance(Path unit, Path logFile, String... args) {
+        return spawnAppliance(unit, List.of(), logFile, args);
+    }
+
+    /**
+     * The same, with {@code environment} (NAME=VALUE) set for the launcher over the unit's own Environment= (a test
+     * that runs the appliance with a smaller heap, say).
+     */
+    public Process spawnAppliance(Path unit, List<String> environment, Path logFile, String... args) {
+        List<String> cmd = new ArrayList<>(List.of(script().toString(), "unit-exec", APPLIANCE, unit.toString()));
+        if (!environment.isEmpty()) {
+            cmd.add("env");
+            cmd.addAll(environment);
+        }
+        cmd.add(launcher());
+        cmd.addAll(Arrays.asList(args));
+        return spawn(NO_NETNS, logFile, cmd.toArray(String[]::new));
+    }
+
     /** Class path for a JVM started inside a namespace: the packaged jars plus the end-to-end test classes. */
     public static String javaClasspath() {
         return home().resolve("recovery/target/securejeebs/lib") + "/*:" + home().resolve("e2e/target/test-classes");

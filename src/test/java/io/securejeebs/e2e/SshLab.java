@@ -21,7 +21,8 @@ import java.util.Objects;
 /**
  * The whole SSH failover set-up in the lab: the private MariaDB, fresh appliance and export keys, a test
  * user with a client key (and a password), the real primary on port 22 of its own address and the VIP in
- * sj-primary exporting to the database, and the appliance daemon in sj-appliance watching VIP:22. Clients
+ * sj-primary exporting to the database, and the appliance daemon in sj-appliance watching VIP:22, under the
+ * privileges of its systemd unit ({@link Lab#spawnAppliance}). Clients
  * are the real OpenSSH {@code ssh} in sj-client. Everything is removed on close, the user included.
  */
 final class SshLab implements AutoCloseable {
@@ -114,10 +115,13 @@ final class SshLab implements AutoCloseable {
             lab.exec(Duration.ofSeconds(30), Lab.NO_NETNS, "useradd", "-m", "-s", "/bin/bash", user);
             lab.exec(Duration.ofSeconds(30), Lab.NO_NETNS, "sh", "-c", "echo '" + user + ":" + PASSWORD + "' | chpasswd");
             lab.authorizeNewClientKey(user, s.clientKey);
+            // As many distributions make homes (0700 or 0750; Debian's useradd makes 0755): the recovery server
+            // must enter it with the unit's capabilities to start the user's shell there.
+            lab.exec(Duration.ofSeconds(10), Lab.NO_NETNS, "chmod", "0700", "/home/" + user);
 
             s.primary = lab.spawn(Lab.PRIMARY, s.primaryLog, launcher, "primary", "--config", primaryConf.toString());
             LogFiles.awaitLine(s.primaryLog, l -> l.contains("listening on"), Duration.ofSeconds(60), s.primary);
-            s.appliance = lab.spawn(Lab.APPLIANCE, s.applianceLog, launcher, "run", "--config", applianceConf.toString());
+            s.appliance = lab.spawnAppliance(s.applianceLog, "run", "--config", applianceConf.toString());
             LogFiles.awaitLine(s.applianceLog, l -> l.contains("is alive"), Duration.ofSeconds(60), s.appliance);
             s.awaitWarmUps();
             return s;
@@ -217,13 +221,8 @@ final class SshLab implements AutoCloseable {
             throw new AssertionError("the appliance did not stop on SIGTERM:\n" + LogFiles.tail(applianceLog));
         }
         applianceLog = work.resolve("appliance-" + (++applianceRuns) + ".log");
-        List<String> cmd = new ArrayList<>();
-        if (!applianceEnvironment.isEmpty()) {
-            cmd.add("env");
-            cmd.addAll(applianceEnvironment);
-        }
-        cmd.addAll(List.of(Lab.launcher(), "run", "--config", applianceConf.toString()));
-        appliance = lab.spawn(Lab.APPLIANCE, applianceLog, cmd.toArray(String[]::new));
+        appliance = lab.spawnAppliance(Lab.applianceUnit(), applianceEnvironment, applianceLog, "run", "--config",
+                applianceConf.toString());
         LogFiles.awaitLine(applianceLog, l -> l.contains("is alive"), Duration.ofSeconds(60), appliance);
         awaitWarmUps();
     }

@@ -60,7 +60,7 @@ class TcpSurvivalIT {
         try (Lab lab = Lab.up()) {
             Process primary = lab.spawn(Lab.PRIMARY, primaryLog, launcher, "echo-server", "--listen", "0.0.0.0:" + PORT);
             LogFiles.awaitLine(primaryLog, l -> l.contains("line-echo service listening"), Duration.ofSeconds(30), primary);
-            Process appliance = lab.spawn(Lab.APPLIANCE, applianceLog, launcher, "run", "--config", config.toString());
+            Process appliance = lab.spawnAppliance(applianceLog, "run", "--config", config.toString());
             LogFiles.awaitLine(applianceLog, l -> l.contains("capture started on eth0"), Duration.ofSeconds(30), appliance);
             LogFiles.awaitLine(applianceLog, l -> l.contains("is alive"), Duration.ofSeconds(30), appliance);
 

@@ -221,6 +221,9 @@ public final class ApplianceDaemon implements AutoCloseable {
         for (String warning : config.warnings()) {
             log.warn("{}", warning);
         }
+        // Before anything is armed: a privilege or path the failover needs must not be found missing at the
+        // failover, after the VIP is taken.
+        FailoverPrivileges.require(config);
         if (!Files.exists(config.stateDir())) {
             Files.createDirectories(config.stateDir(),
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));

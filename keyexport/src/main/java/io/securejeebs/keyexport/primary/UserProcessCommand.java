@@ -124,13 +124,17 @@ final class UserProcessCommand implements Command {
         waitForExit(p, output, errors, false);
     }
 
-    /** As sshd: the pty belongs to the user, group tty, mode 0620. */
+    /**
+     * As sshd: the pty belongs to the user, group tty, mode 0620. The mode is set first, while root still owns
+     * the pty: afterwards it would take CAP_FOWNER, which the appliance's unit does not grant (CAP_CHOWN does).
+     */
     private void giveTerminalTo(UnixAccount account, PtyProcess p) {
         if (!(p instanceof UnixPtyProcess u)) {
             return;
         }
         Path tty = Path.of(u.getPty().getSlaveName());
         try {
+            Files.setPosixFilePermissions(tty, PosixFilePermissions.fromString("rw--w----"));
             Files.setAttribute(tty, "unix:uid", account.uid());
             try {
                 GroupPrincipal ttyGroup = tty.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByGroupName("tty");
@@ -138,7 +142,6 @@ final class UserProcessCommand implements Command {
             } catch (IOException noTtyGroup) {
                 Files.setAttribute(tty, "unix:gid", account.gid());
             }
-            Files.setPosixFilePermissions(tty, PosixFilePermissions.fromString("rw--w----"));
         } catch (IOException | RuntimeException e) {
             log.warn("{}: cannot give {} to {}: {}", description, tty, account.name(), e.getMessage());
         }

@@ -6,6 +6,7 @@ import io.securejeebs.keyexport.wire.MalformedEncodingException;
 import io.securejeebs.monitor.ssh.KexRecordSource;
 import io.securejeebs.monitor.tcp.ConnectionTable;
 import io.securejeebs.monitor.tcp.FrameDecoder;
+import io.securejeebs.monitor.warmup.IsolatedSshClient;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -67,7 +68,7 @@ public final class RecordedSshSession {
                      }
                  }
              });
-             SshClient client = SshClient.setUpDefaultClient()) {
+             SshClient client = IsolatedSshClient.create()) {
             if (cipher != null) {
                 client.setCipherFactories(List.of(cipher));
             }

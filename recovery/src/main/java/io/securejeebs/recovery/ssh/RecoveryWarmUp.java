@@ -7,6 +7,7 @@ import io.securejeebs.keyexport.kex.CipherPosition;
 import io.securejeebs.keyexport.kex.SessionKeys.DirectionKeys;
 import io.securejeebs.keyexport.primary.PrimaryConfig;
 import io.securejeebs.monitor.ssh.SshPacketDecoder;
+import io.securejeebs.monitor.warmup.IsolatedSshClient;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.SecureRandom;
@@ -15,6 +16,8 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
 import org.apache.sshd.common.cipher.Cipher;
+import org.apache.sshd.common.config.keys.KeyUtils;
+import org.apache.sshd.common.keyprovider.KeyPairProvider;
 import org.apache.sshd.common.signature.BuiltinSignatures;
 import org.apache.sshd.common.signature.Signature;
 import org.slf4j.Logger;
@@ -37,13 +40,8 @@ public final class RecoveryWarmUp {
         Thread t = new Thread(() -> {
             long t0 = System.nanoTime();
             try {
-                int transports = transports(primary);
-                int signatures = signatures(primary.signatures());
-                replayEnd();
-                loopbackSession(primary);
-                boolean pty = pty();
-                log.info("recovery warm-up done in {} ms: {} cipher/MAC pair(s), {} signature algorithm(s), pty {}",
-                        (System.nanoTime() - t0) / 1_000_000, transports, signatures, pty ? "ready" : "not available");
+                String done = run(primary);
+                log.info("recovery warm-up done in {} ms: {}", (System.nanoTime() - t0) / 1_000_000, done);
             } catch (Exception | LinkageError e) {
                 log.warn("recovery warm-up failed (the first failover will be slower): {}", e.toString());
             }
@@ -51,6 +49,17 @@ public final class RecoveryWarmUp {
         t.setDaemon(true);
         t.setPriority(Thread.MIN_PRIORITY);
         t.start();
+    }
+
+    /** The whole warm-up on the calling thread; what it warmed, or the first failure. */
+    static String run(PrimaryConfig primary) throws Exception {
+        int transports = transports(primary);
+        int signatures = signatures(primary.signatures());
+        replayEnd();
+        loopbackSession(primary);
+        boolean pty = pty();
+        return transports + " cipher/MAC pair(s), " + signatures + " signature algorithm(s), pty "
+                + (pty ? "ready" : "not available");
     }
 
     private static int transports(PrimaryConfig primary) throws Exception {
@@ -78,23 +87,24 @@ public final class RecoveryWarmUp {
     /**
      * One throw-away SSH session between a MINA server and client inside this JVM, on loopback, with the
      * primary's key exchanges and ciphers: the server session, key exchange, publickey login and session
-     * channel code the recovery server runs for its first replay. Nothing outside the JVM is touched.
+     * channel code the recovery server runs for its first replay. Nothing outside the JVM is touched: the
+     * client reads no ~/.ssh of the host ({@link IsolatedSshClient}), and both keys are made by MINA's own
+     * key generator (a JDK-made Ed25519 key is not one MINA's publickey code can encode).
      */
     private static void loopbackSession(PrimaryConfig primary) throws Exception {
-        KeyPair hostKey = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
-        KeyPair userKey = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+        KeyPair hostKey = KeyUtils.generateKeyPair(KeyPairProvider.SSH_ED25519, 256);
+        KeyPair userKey = KeyUtils.generateKeyPair(KeyPairProvider.SSH_ED25519, 256);
         org.apache.sshd.server.SshServer server = org.apache.sshd.server.SshServer.setUpDefaultServer();
         server.setIoServiceFactoryFactory(new org.apache.sshd.common.io.nio2.Nio2ServiceFactoryFactory());
         server.setHost("127.0.0.1");
         server.setPort(0);
-        server.setKeyPairProvider(org.apache.sshd.common.keyprovider.KeyPairProvider.wrap(hostKey));
-        server.setPublickeyAuthenticator((user, key, session) -> key.equals(userKey.getPublic()));
+        server.setKeyPairProvider(KeyPairProvider.wrap(hostKey));
+        server.setPublickeyAuthenticator((user, key, session) -> KeyUtils.compareKeys(key, userKey.getPublic()));
         server.setPasswordAuthenticator(null);
         server.setKeyboardInteractiveAuthenticator(null);
         server.setShellFactory(channel -> new org.apache.sshd.server.shell.UnknownCommand("warm-up"));
         server.start();
-        try (org.apache.sshd.client.SshClient client = org.apache.sshd.client.SshClient.setUpDefaultClient()) {
-            client.setServerKeyVerifier(org.apache.sshd.client.keyverifier.AcceptAllServerKeyVerifier.INSTANCE);
+        try (org.apache.sshd.client.SshClient client = IsolatedSshClient.create()) {
             client.start();
             for (String cipher : primary.ciphers().subList(0, 1)) { // the cipher code is warmed by transports()
                 client.setCipherFactories(List.of(BuiltinCiphers.fromFactoryName(cipher)));
