@@ -130,6 +130,20 @@ public final class KexRecordRepository implements AutoCloseable {
     }
 
     private int update(String what, String sql, Parameters parameters) throws RecordStoreException {
+        return run(what + " in " + settings.describe(), sql, parameters, PreparedStatement::executeUpdate);
+    }
+
+    /** What to do with a prepared statement whose parameters are set. */
+    private interface Work<T> {
+        T on(PreparedStatement statement) throws SQLException;
+    }
+
+    /**
+     * One statement on a pooled connection, within the configured timeout as a whole (network and query).
+     *
+     * @param doing what fails, for the exception: "deleting … in DB", "reading … from DB"
+     */
+    private <T> T run(String doing, String sql, Parameters parameters, Work<T> work) throws RecordStoreException {
         long start = System.nanoTime();
         long budgetMs = settings.timeout().toMillis();
         try (Connection connection = pool.getConnection()) {
@@ -140,11 +154,12 @@ public final class KexRecordRepository implements AutoCloseable {
                     statement.setQueryTimeout((int) (remainingMs / 1000));
                 }
                 parameters.set(statement);
-                return statement.executeUpdate();
+                return work.on(statement);
             }
-        } catch (SQLException e) {
-            throw new RecordStoreException(what + " in " + settings.describe() + " failed after "
-                    + (System.nanoTime() - start) / 1_000_000 + " ms: " + DatabaseFailure.describe(e), e);
+        } catch (SQLException | IllegalArgumentException e) {
+            String reason = e instanceof SQLException ? DatabaseFailure.describe(e) : e.getMessage();
+            throw new RecordStoreException(doing + " failed after " + (System.nanoTime() - start) / 1_000_000 + " ms: "
+                    + reason, e);
         }
     }
 
@@ -153,29 +168,15 @@ public final class KexRecordRepository implements AutoCloseable {
     }
 
     private List<StoredKexRecord> query(String what, String sql, Parameters parameters) throws RecordStoreException {
-        long start = System.nanoTime();
-        long budgetMs = settings.timeout().toMillis();
-        try (Connection connection = pool.getConnection()) {
-            long remainingMs = Math.max(1, budgetMs - (System.nanoTime() - start) / 1_000_000);
-            connection.setNetworkTimeout(Runnable::run, (int) remainingMs);
-            try (PreparedStatement statement = connection.prepareStatement(sql)) {
-                if (remainingMs >= 1000) {
-                    statement.setQueryTimeout((int) (remainingMs / 1000));
+        return run("reading " + what + " from " + settings.describe(), sql, parameters, statement -> {
+            List<StoredKexRecord> rows = new ArrayList<>();
+            try (ResultSet rs = statement.executeQuery()) {
+                while (rs.next()) {
+                    rows.add(row(rs));
                 }
-                parameters.set(statement);
-                List<StoredKexRecord> rows = new ArrayList<>();
-                try (ResultSet rs = statement.executeQuery()) {
-                    while (rs.next()) {
-                        rows.add(row(rs));
-                    }
-                }
-                return rows;
             }
-        } catch (SQLException | IllegalArgumentException e) {
-            String reason = e instanceof SQLException ? DatabaseFailure.describe(e) : e.getMessage();
-            throw new RecordStoreException("reading " + what + " from " + settings.describe() + " failed after "
-                    + (System.nanoTime() - start) / 1_000_000 + " ms: " + reason, e);
-        }
+            return rows;
+        });
     }
 
     private static StoredKexRecord row(ResultSet rs) throws SQLException {

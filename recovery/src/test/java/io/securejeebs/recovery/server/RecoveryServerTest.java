@@ -175,19 +175,7 @@ class RecoveryServerTest {
         assertEquals(server.get(1), r.record.kexName());
         long clientKexMessages = r.c2s.packets().stream().filter(p -> !p.encrypted() && p.type() >= 30 && p.type() <= 49).count();
         assertEquals(r.record.clientKexMessages().size() + 1, clientKexMessages, "the ignored guess is on the wire only");
-        CompletableFuture<RecoveryOutcome> outcome = fx.recovery.expect(new RecoveryTicket(r.record, null, "guess"));
-        try (CprConnection cpr = new CprConnection(fx.recovery.recoveryAddress())) {
-            cpr.replay.keys(r.keys.serverToClient(), r.record.strictKex());
-            cpr.replay(fx.recovery.preamble(r.record.sessionId()), r.c2s, r.shellRequest, Map.of());
-            assertReplayAnswers(r, cpr);
-            cpr.switchServerStream(r.keys.serverToClient(), r.s2c.position());
-            cpr.sendReplayEnd(r.replayEnd(null, ""), r.keys.clientToServer(), Recorded.positionAfter(r.c2s, r.shellRequest));
-            RecoveryOutcome done = outcome.get(WAIT.toSeconds(), TimeUnit.SECONDS);
-            assertEquals(RecoveryFixture.USER, done.user());
-            SshPacketEncoder c = new SshPacketEncoder(r.keys.clientToServer(), r.c2s.position());
-            cpr.write(c.encode(Recorded.channelData(r.serverChannel(), "after-1\n")));
-            cpr.awaitData("after-1");
-        }
+        replayAndCarryOnOverTheCprConnection(r, "guess");
     }
 
     /**
@@ -214,7 +202,15 @@ class RecoveryServerTest {
                 .map(p -> p.type()).toList();
         assertEquals(7, setup.get(0), "EXT_INFO right after NEWKEYS: " + setup);
         assertTrue(setup.containsAll(List.of(2, 4, 3)), "IGNORE, DEBUG and UNIMPLEMENTED before the shell: " + setup);
-        CompletableFuture<RecoveryOutcome> outcome = fx.recovery.expect(new RecoveryTicket(r.record, null, "ext-info"));
+        replayAndCarryOnOverTheCprConnection(r, "ext-info");
+    }
+
+    /**
+     * Replays the recording against the recovery server (its answers must be the primary's), installs REPLAY_END
+     * without TCP state, and the session carries on over the CPR connection itself.
+     */
+    private static void replayAndCarryOnOverTheCprConnection(Recorded r, String label) throws Exception {
+        CompletableFuture<RecoveryOutcome> outcome = fx.recovery.expect(new RecoveryTicket(r.record, null, label));
         try (CprConnection cpr = new CprConnection(fx.recovery.recoveryAddress())) {
             cpr.replay.keys(r.keys.serverToClient(), r.record.strictKex());
             cpr.replay(fx.recovery.preamble(r.record.sessionId()), r.c2s, r.shellRequest, Map.of());
