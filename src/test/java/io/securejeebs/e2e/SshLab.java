@@ -253,13 +253,26 @@ final class SshLab implements AutoCloseable {
         return t;
     }
 
+    /**
+     * The failover report once it is complete: the daemon copies it into place (not atomically), so a file that
+     * exists may still be empty or cut short; it is returned once it parses as a JSON object.
+     */
     Path awaitFailoverReport(Duration timeout) throws Exception {
         Path report = state.resolve("last-failover.json");
         long deadline = System.nanoTime() + timeout.toNanos();
-        while (!Files.exists(report) && System.nanoTime() < deadline) {
+        while (System.nanoTime() < deadline) {
+            if (Files.exists(report)) {
+                try {
+                    if (JSON.readTree(report.toFile()).isObject()) {
+                        return report;
+                    }
+                } catch (IOException partial) {
+                    // still being written
+                }
+            }
             Thread.sleep(50);
         }
-        return Files.exists(report) ? report : null;
+        return null;
     }
 
     @Override

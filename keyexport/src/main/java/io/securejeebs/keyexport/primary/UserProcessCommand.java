@@ -127,12 +127,23 @@ final class UserProcessCommand implements Command {
     /**
      * As sshd: the pty belongs to the user, group tty, mode 0620. The mode is set first, while root still owns
      * the pty: afterwards it would take CAP_FOWNER, which the appliance's unit does not grant (CAP_CHOWN does).
+     *
+     * <p>pty4j's child opens the pty by its name after the fork, so the pty is given away only once the child
+     * holds it: a user's pty cannot be opened by a root without CAP_DAC_OVERRIDE (the appliance's unit), and
+     * under load the child lost that race and the recovered shell never started (10 concurrent recoveries).
      */
     private void giveTerminalTo(UnixAccount account, PtyProcess p) {
         if (!(p instanceof UnixPtyProcess u)) {
             return;
         }
         Path tty = Path.of(u.getPty().getSlaveName());
+        if (!childHolds(p, tty)) {
+            if (p.isAlive()) {
+                log.warn("{}: {} is left to root: the process did not open it within {} s", description, tty,
+                        SLAVE_OPEN_WAIT.toSeconds());
+            }
+            return;
+        }
         try {
             Files.setPosixFilePermissions(tty, PosixFilePermissions.fromString("rw--w----"));
             Files.setAttribute(tty, "unix:uid", account.uid());
@@ -145,6 +156,25 @@ final class UserProcessCommand implements Command {
         } catch (IOException | RuntimeException e) {
             log.warn("{}: cannot give {} to {}: {}", description, tty, account.name(), e.getMessage());
         }
+    }
+
+    private static final java.time.Duration SLAVE_OPEN_WAIT = java.time.Duration.ofSeconds(5);
+
+    /** Whether the child has the pty as its standard input (pty4j dup2s it there right after opening it). */
+    private static boolean childHolds(PtyProcess p, Path tty) {
+        Path stdin = Path.of("/proc", Long.toString(p.pid()), "fd", "0");
+        long deadline = System.nanoTime() + SLAVE_OPEN_WAIT.toNanos();
+        while (p.isAlive() && System.nanoTime() < deadline) {
+            try {
+                if (Files.readSymbolicLink(stdin).equals(tty)) {
+                    return true;
+                }
+            } catch (IOException notYet) {
+                // the fd table is being replaced by the exec, or the process just ended
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
+        }
+        return false;
     }
 
     private void resize(PtyProcess p, Environment env) {
