@@ -303,7 +303,10 @@ public final class FailoverSequence {
             Path file = stateDir.resolve("failover-" + FILE_TIME.format(Instant.ofEpochMilli(report.detectedEpochMillis)) + ".json");
             json.writeValue(file.toFile(), report);
             Path last = stateDir.resolve("last-failover.json");
-            Files.copy(file, last, StandardCopyOption.REPLACE_EXISTING);
+            // whole or not at all for a reader (status, a monitoring script): a copy under another name, then a rename
+            Path next = stateDir.resolve(".last-failover.json.tmp");
+            Files.copy(file, next, StandardCopyOption.REPLACE_EXISTING);
+            Files.move(next, last, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             log.info("failover report written to {}", file);
         } catch (IOException e) {
             log.error("could not write the failover report to {}: {}", stateDir, e.getMessage());
